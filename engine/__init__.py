@@ -1,0 +1,5 @@
+"""routerbench.engine: outcome data, loaders and pure NumPy kernels (no Ray, no S3 client)."""
+
+from routerbench.engine.data import PAPER_FAMILIES, DataError, RoutingData, family_of
+
+__all__ = ["PAPER_FAMILIES", "DataError", "RoutingData", "family_of"]

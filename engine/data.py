@@ -1,0 +1,253 @@
+"""Outcome data: the validated table of every prompt answered by every model.
+
+``RoutingData`` holds aligned NumPy arrays; everything downstream (routers, kernels, sweeps) reads
+from it.  Construction validates shapes and values and raises :class:`DataError` with a one-line
+message that says what must hold and what was found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# The paper's seven task families, as eval_name prefixes (all MMLU subjects pool into "mmlu",
+# the three mtbench names pool into "mtbench").
+PAPER_FAMILIES: tuple[str, ...] = (
+    "grade-school-math",
+    "hellaswag",
+    "mmlu",
+    "arc-challenge",
+    "mbpp",
+    "winogrande",
+    "mtbench",
+)
+
+
+class DataError(ValueError):
+    """A user's data (or a path, key or column in it) is not what routerbench expects.
+
+    The message is one line naming the file, column or key and what was expected; the CLI prints
+    it without a traceback and exits with code 2.
+    """
+
+
+def family_of(eval_name: str) -> str:
+    """Map an eval name to its RouterBench family.
+
+    >>> family_of("mmlu-astronomy"), family_of("mtbench-math"), family_of("consensus_summary")
+    ('mmlu', 'mtbench', 'consensus_summary')
+    """
+    for fam in PAPER_FAMILIES:
+        if eval_name == fam or eval_name.startswith(fam + "-"):
+            return fam
+    return eval_name
+
+
+def families_of(eval_names: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Vectorised :func:`family_of` (cached per distinct name)."""
+    names = np.asarray(eval_names, dtype=object)
+    uniq, inv = np.unique(names.astype(str), return_inverse=True)
+    fams = np.array([family_of(u) for u in uniq], dtype=object)
+    return fams[inv]
+
+
+def _as_str_array(values: Sequence[str] | np.ndarray, what: str, n: int) -> np.ndarray:
+    arr = np.asarray(values, dtype=object)
+    if arr.shape != (n,):
+        raise DataError(f"{what}: expected {n} values, got shape {arr.shape}")
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class RoutingData:
+    """Every prompt answered by every model: ``quality[n, m]`` and ``cost[n, m]``.
+
+    - ``quality`` in [0, 1], float64; NaN marks a missing outcome (as in the 5-shot file).
+    - ``cost`` in USD per prompt and model, finite and >= 0; NaN only where quality is NaN too.
+    - ``models``: m unique names, in the data's model order (which breaks ties everywhere).
+    - ``prompt_ids``: n unique strings; ``eval_names``: n strings; ``families`` derived from
+      ``eval_names`` by :func:`family_of` unless given.
+    - optional ``prompts`` (n strings), ``features[n, d]``, ``latency[n, m]``.
+    - ``source`` says where the data came from; ``synthetic`` labels generated data.
+
+    >>> d = RoutingData(quality=[[1.0, 0.0]], cost=[[0.1, 0.01]], models=["a", "b"],
+    ...                 prompt_ids=["p0"], eval_names=["mmlu-x"])
+    >>> d.n_prompts, d.n_models, d.families.tolist()
+    (1, 2, ['mmlu'])
+    """
+
+    quality: np.ndarray
+    cost: np.ndarray
+    models: tuple[str, ...]
+    prompt_ids: np.ndarray
+    eval_names: np.ndarray
+    families: np.ndarray = field(default=None)  # type: ignore[assignment]
+    prompts: np.ndarray | None = None
+    features: np.ndarray | None = None
+    latency: np.ndarray | None = None
+    source: str = "<memory>"
+    synthetic: bool = False
+
+    def __post_init__(self) -> None:
+        src = self.source
+        q = np.array(self.quality, dtype=np.float64, copy=True)
+        c = np.array(self.cost, dtype=np.float64, copy=True)
+        if q.ndim != 2:
+            raise DataError(f"{src}: quality must be a 2-D (prompts x models) array, got {q.ndim}-D")
+        n, m = q.shape
+        if c.shape != q.shape:
+            raise DataError(f"{src}: cost shape {c.shape} must equal quality shape {q.shape}")
+        if n == 0 or m == 0:
+            raise DataError(f"{src}: need at least one prompt and one model, got {n} x {m}")
+        models = tuple(str(x) for x in self.models)
+        if len(models) != m:
+            raise DataError(f"{src}: {m} model columns but {len(models)} model names")
+        if len(set(models)) != m:
+            dup = sorted({x for x in models if models.count(x) > 1})
+            raise DataError(f"{src}: model names must be unique, repeated: {dup}")
+        qfin = q[~np.isnan(q)]
+        if qfin.size and (qfin.min() < 0.0 or qfin.max() > 1.0):
+            bad = np.argwhere((q < 0) | (q > 1))[0]
+            raise DataError(
+                f"{src}: quality must lie in [0, 1], model {models[bad[1]]!r} has "
+                f"{q[bad[0], bad[1]]!r} at prompt row {bad[0]}"
+            )
+        if np.isinf(c).any():
+            bad = np.argwhere(np.isinf(c))[0]
+            raise DataError(f"{src}: cost must be finite, model {models[bad[1]]!r} row {bad[0]}")
+        neg = c < 0
+        if neg.any():
+            bad = np.argwhere(neg)[0]
+            raise DataError(
+                f"{src}: cost must be >= 0, model {models[bad[1]]!r} has {c[bad[0], bad[1]]!r} "
+                f"at prompt row {bad[0]}"
+            )
+        nan_cost = np.isnan(c) & ~np.isnan(q)
+        if nan_cost.any():
+            bad = np.argwhere(nan_cost)[0]
+            raise DataError(
+                f"{src}: cost is NaN where quality is known, model {models[bad[1]]!r} "
+                f"row {bad[0]} (NaN cost is allowed only for a missing outcome)"
+            )
+        pids = _as_str_array(self.prompt_ids, f"{src}: prompt_ids", n).astype(str).astype(object)
+        if len(np.unique(pids)) != n:
+            u, cnt = np.unique(pids, return_counts=True)
+            raise DataError(f"{src}: prompt ids must be unique, {u[cnt > 1][0]!r} is repeated")
+        evals = _as_str_array(self.eval_names, f"{src}: eval_names", n).astype(str).astype(object)
+        fams = (
+            families_of(evals)
+            if self.families is None
+            else _as_str_array(self.families, f"{src}: families", n).astype(str).astype(object)
+        )
+        prompts = None
+        if self.prompts is not None:
+            prompts = _as_str_array(self.prompts, f"{src}: prompts", n).astype(str).astype(object)
+        feats = None
+        if self.features is not None:
+            feats = np.asarray(self.features, dtype=np.float64)
+            if feats.ndim != 2 or feats.shape[0] != n:
+                raise DataError(f"{src}: features must be (n={n}, d), got shape {feats.shape}")
+            if not np.isfinite(feats).all():
+                raise DataError(f"{src}: features must be finite")
+        lat = None
+        if self.latency is not None:
+            lat = np.array(self.latency, dtype=np.float64, copy=True)
+            if lat.shape != q.shape:
+                raise DataError(f"{src}: latency shape {lat.shape} must equal {q.shape}")
+            if (lat[~np.isnan(lat)] < 0).any():
+                raise DataError(f"{src}: latency must be >= 0")
+        for arr in (q, c, feats, lat):
+            if arr is not None:
+                arr.setflags(write=False)
+        s = object.__setattr__
+        s(self, "quality", q)
+        s(self, "cost", c)
+        s(self, "models", models)
+        s(self, "prompt_ids", pids)
+        s(self, "eval_names", evals)
+        s(self, "families", fams)
+        s(self, "prompts", prompts)
+        s(self, "features", feats)
+        s(self, "latency", lat)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_prompts(self) -> int:
+        return int(self.quality.shape[0])
+
+    @property
+    def n_models(self) -> int:
+        return int(self.quality.shape[1])
+
+    @property
+    def missing(self) -> np.ndarray:
+        """Boolean ``[n, m]``: True where the outcome is missing (NaN quality)."""
+        return np.isnan(self.quality)
+
+    def family_names(self) -> list[str]:
+        """Families in order of first appearance."""
+        _, first = np.unique(self.families.astype(str), return_index=True)
+        return [str(self.families[i]) for i in sorted(first)]
+
+    def model_index(self, name: str) -> int:
+        """Column of model ``name``; a :class:`DataError` with a suggestion if unknown."""
+        try:
+            return self.models.index(name)
+        except ValueError:
+            import difflib
+
+            close = difflib.get_close_matches(name, self.models, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise DataError(
+                f"unknown model {name!r}: expected one of {list(self.models)}{hint}"
+            ) from None
+
+    def take(self, rows: np.ndarray | Sequence[int]) -> RoutingData:
+        """A new RoutingData with the given prompt rows (indices or boolean mask), in that order."""
+        idx = np.asarray(rows)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+
+        def sel(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[idx]
+
+        return dataclasses.replace(
+            self,
+            quality=self.quality[idx],
+            cost=self.cost[idx],
+            prompt_ids=self.prompt_ids[idx],
+            eval_names=self.eval_names[idx],
+            families=self.families[idx],
+            prompts=sel(self.prompts),
+            features=sel(self.features),
+            latency=sel(self.latency),
+        )
+
+    def complete(self) -> RoutingData:
+        """The prompts with no missing outcome (every model has a quality)."""
+        keep = ~self.missing.any(axis=1)
+        return self if keep.all() else self.take(keep)
+
+    def with_features(self, features: np.ndarray) -> RoutingData:
+        return dataclasses.replace(self, features=features)
+
+    def fingerprint(self) -> str:
+        """sha256 of the outcome arrays, ids and model names: a content hash of the data."""
+        h = hashlib.sha256()
+        h.update("\x1f".join(self.models).encode())
+        h.update("\x1f".join(self.prompt_ids.tolist()).encode())
+        h.update("\x1f".join(self.eval_names.tolist()).encode())
+        h.update(np.ascontiguousarray(self.quality).tobytes())
+        h.update(np.ascontiguousarray(self.cost).tobytes())
+        return h.hexdigest()
+
+    def __repr__(self) -> str:  # short: arrays can be large
+        tag = ", synthetic" if self.synthetic else ""
+        return (
+            f"RoutingData({self.n_prompts} prompts x {self.n_models} models, "
+            f"{len(self.family_names())} families, source={self.source!r}{tag})"
+        )

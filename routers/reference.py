@@ -1,0 +1,185 @@
+"""Reference routers: single models, the oracle, the zero router and a random router."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from routerbench.engine.data import RoutingData
+from routerbench.engine.evaluate import NO_CALL
+from routerbench.engine.rng import keyed_uniforms, stable_keys
+from routerbench.routers.base import check, register
+
+_NO_KNOB = np.array([np.nan])
+
+
+@dataclass(frozen=True)
+class _Constant:
+    """A fitted router whose decision for a prompt does not depend on any knob."""
+
+    column: int
+    knob_name: str = ""
+
+    def score(self, data: RoutingData) -> int:
+        return data.n_prompts
+
+    def decide(self, scores: int, knobs: np.ndarray) -> np.ndarray:
+        return np.full((len(knobs), scores), self.column, dtype=np.int64)
+
+    def default_knobs(self) -> np.ndarray:
+        return _NO_KNOB
+
+
+@register("single")
+@dataclass(frozen=True, kw_only=True)
+class SingleModel:
+    """Always the same model."""
+
+    model: str
+
+    def fit(self, train: RoutingData) -> _Constant:
+        return _Constant(train.model_index(self.model))
+
+
+def oracle_choice(
+    quality: np.ndarray, cost: np.ndarray, no_model_correct: str = "cheapest"
+) -> np.ndarray:
+    """Per prompt: among the models with the highest score, the cheapest (first on ties).
+
+    Where every score is 0, ``"cheapest"`` calls the cheapest model (quality 0, its cost is paid)
+    and ``"upstream"`` calls none (cost 0 and quality 0, the original's ``no_model_correct``).
+
+    >>> oracle_choice(np.array([[1.0, 1.0], [0.0, 0.0]]), np.array([[2.0, 1.0], [2.0, 1.0]]), "upstream")
+    array([ 1, -1])
+    """
+    best = quality == quality.max(axis=1, keepdims=True)
+    masked = np.where(best, cost, np.inf)
+    choice = masked.argmin(axis=1)  # argmin returns the first minimum: response-order tie-break
+    if no_model_correct == "upstream":
+        choice = np.where(quality.max(axis=1) <= 0.0, NO_CALL, choice)
+    return choice.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _FittedOracle:
+    no_model_correct: str
+    knob_name: str = ""
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        return oracle_choice(data.quality, data.cost, self.no_model_correct)
+
+    def decide(self, scores: np.ndarray, knobs: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(scores, (len(knobs), len(scores))).copy()
+
+    def default_knobs(self) -> np.ndarray:
+        return _NO_KNOB
+
+
+@register("oracle")
+@dataclass(frozen=True, kw_only=True)
+class Oracle:
+    """Sees the outcomes: the best model for each prompt, the cheapest among equals.
+
+    ``no_model_correct="upstream"`` follows the original (no call where every model scores 0).
+    """
+
+    no_model_correct: Literal["cheapest", "upstream"] = "cheapest"
+
+    def __post_init__(self) -> None:
+        check(
+            self.no_model_correct in ("cheapest", "upstream"),
+            "oracle",
+            f"no_model_correct must be 'cheapest' or 'upstream' (got {self.no_model_correct!r})",
+        )
+
+    def fit(self, train: RoutingData) -> _FittedOracle:
+        return _FittedOracle(self.no_model_correct)
+
+
+def _prompt_uniforms(seed: int, data: RoutingData) -> np.ndarray:
+    return keyed_uniforms(seed, stable_keys(data.prompt_ids))
+
+
+@dataclass(frozen=True)
+class _FittedRandom:
+    seed: int
+    n_models: int
+    knob_name: str = ""
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        return _prompt_uniforms(self.seed, data)
+
+    def decide(self, scores: np.ndarray, knobs: np.ndarray) -> np.ndarray:
+        col = np.minimum((scores * self.n_models).astype(np.int64), self.n_models - 1)
+        return np.broadcast_to(col, (len(knobs), len(col))).copy()
+
+    def default_knobs(self) -> np.ndarray:
+        return _NO_KNOB
+
+
+@register("random")
+@dataclass(frozen=True, kw_only=True)
+class RandomRouter:
+    """Each prompt to a uniformly random model (a seeded draw keyed by the prompt id)."""
+
+    seed: int = 0
+
+    def fit(self, train: RoutingData) -> _FittedRandom:
+        return _FittedRandom(self.seed, train.n_models)
+
+
+@dataclass(frozen=True)
+class _FittedZero:
+    seed: int
+    vertex_models: np.ndarray  # model columns on the hull, by ascending cost
+    vertex_costs: np.ndarray  # their mean cost per query on the training data
+    knob_name: str = "target_cost"
+
+    def score(self, data: RoutingData) -> np.ndarray:
+        return _prompt_uniforms(self.seed, data)
+
+    def decide(self, scores: np.ndarray, knobs: np.ndarray) -> np.ndarray:
+        vc = self.vertex_costs
+        t = np.clip(np.asarray(knobs, dtype=np.float64), vc[0], vc[-1])
+        seg = np.clip(np.searchsorted(vc, t, side="right") - 1, 0, max(len(vc) - 2, 0))
+        if len(vc) == 1:
+            return np.full((len(t), len(scores)), self.vertex_models[0], dtype=np.int64)
+        lo, hi = vc[seg], vc[seg + 1]
+        p = (t - lo) / (hi - lo)  # probability of the dearer vertex model
+        upper = scores[None, :] < p[:, None]
+        return np.where(upper, self.vertex_models[seg + 1][:, None], self.vertex_models[seg][:, None])
+
+    def default_knobs(self) -> np.ndarray:
+        vc = self.vertex_costs
+        if len(vc) == 1:
+            return vc.copy()
+        mids = np.linspace(0.0, 1.0, 5)[:-1]
+        pts = (vc[:-1, None] + mids[None, :] * np.diff(vc)[:, None]).ravel()
+        return np.append(pts, vc[-1])
+
+
+@register("zero")
+@dataclass(frozen=True, kw_only=True)
+class ZeroRouter:
+    """The zero router: random per-prompt mixtures of single models, with no learning.
+
+    Its curve is the non-decreasing convex hull of the single models' points. ``fit`` finds the hull
+    on the training data; ``decide`` realises a target mean cost per query by mixing the two hull
+    models around it with seeded per-prompt draws.
+    """
+
+    seed: int = 0
+
+    def fit(self, train: RoutingData) -> _FittedZero:
+        from routerbench.engine.metrics import ndch
+
+        mc = np.nanmean(train.cost, axis=0)
+        mq = np.nanmean(train.quality, axis=0)
+        hc, hq = ndch(mc, mq)
+        cols = []
+        for c, q in zip(hc, hq, strict=True):
+            match = np.flatnonzero((mc == c) & (mq == q))
+            cols.append(int(match[0]))
+        return _FittedZero(self.seed, np.array(cols, dtype=np.int64), np.asarray(hc, dtype=float))

@@ -1,0 +1,80 @@
+"""RoutingData validation and views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routerbench.engine.data import DataError, RoutingData, family_of
+
+
+def make(**kw):  # type: ignore[no-untyped-def]
+    base = dict(
+        quality=[[1.0, 0.0], [0.5, 1.0]],
+        cost=[[0.2, 0.1], [0.2, 0.1]],
+        models=["a", "b"],
+        prompt_ids=["p0", "p1"],
+        eval_names=["mmlu-astronomy", "hellaswag"],
+        source="t.parquet",
+    )
+    base.update(kw)
+    return RoutingData(**base)
+
+
+class TestFamilyOf:
+    def test_pools_prefixes(self) -> None:
+        """MMLU subjects and mtbench variants pool into their family; others keep their name."""
+        assert family_of("mmlu-professional-law") == "mmlu"
+        assert family_of("mtbench-reference") == "mtbench"
+        assert family_of("grade-school-math") == "grade-school-math"
+        assert family_of("mmlux") == "mmlux"
+
+
+class TestRoutingData:
+    def test_valid(self) -> None:
+        """A valid table gives read-only float arrays and derived families."""
+        d = make()
+        assert d.quality.dtype == np.float64 and not d.quality.flags.writeable
+        assert d.families.tolist() == ["mmlu", "hellaswag"]
+        assert d.family_names() == ["mmlu", "hellaswag"]
+
+    @pytest.mark.parametrize(
+        ("kw", "needle"),
+        [
+            ({"quality": [[1.5, 0.0], [0.5, 1.0]]}, "quality must lie in [0, 1], model 'a'"),
+            ({"cost": [[-0.2, 0.1], [0.2, 0.1]]}, "cost must be >= 0, model 'a'"),
+            ({"cost": [[np.nan, 0.1], [0.2, 0.1]]}, "cost is NaN where quality is known"),
+            ({"cost": [[np.inf, 0.1], [0.2, 0.1]]}, "cost must be finite"),
+            ({"models": ["a", "a"]}, "model names must be unique"),
+            ({"models": ["a"]}, "2 model columns but 1 model names"),
+            ({"prompt_ids": ["p0", "p0"]}, "prompt ids must be unique, 'p0'"),
+            ({"cost": [[0.1, 0.1]]}, "cost shape"),
+            ({"features": np.ones((3, 2))}, "features must be (n=2, d)"),
+        ],
+    )
+    def test_refuses(self, kw: dict, needle: str) -> None:
+        """Each invalid field gives a one-line DataError naming the source and the problem."""
+        with pytest.raises(DataError) as e:
+            make(**kw)
+        msg = str(e.value)
+        assert needle in msg and "t.parquet" in msg and "\n" not in msg
+
+    def test_missing_outcome_allowed(self) -> None:
+        """NaN quality with NaN cost is a missing outcome; complete() drops its prompt."""
+        d = make(quality=[[np.nan, 0.0], [0.5, 1.0]], cost=[[np.nan, 0.1], [0.2, 0.1]])
+        assert d.missing.sum() == 1
+        assert d.complete().prompt_ids.tolist() == ["p1"]
+
+    def test_take_and_fingerprint(self) -> None:
+        """take() reorders every field; the fingerprint changes with the content."""
+        d = make(prompts=["x", "y"], latency=[[1.0, 2.0], [3.0, 4.0]])
+        r = d.take([1, 0])
+        assert r.prompt_ids.tolist() == ["p1", "p0"] and r.prompts.tolist() == ["y", "x"]
+        assert r.latency[0].tolist() == [3.0, 4.0]
+        assert r.fingerprint() != d.fingerprint()
+        assert make().fingerprint() == make().fingerprint()
+
+    def test_model_index_suggests(self) -> None:
+        """An unknown model name suggests the closest one."""
+        with pytest.raises(DataError, match="did you mean 'b'"):
+            make(models=["alpha", "b"]).model_index("bb")
