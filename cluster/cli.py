@@ -1,7 +1,7 @@
 """The ``routerbench`` command: a thin layer over the Python API.
 
-User mistakes (bad files, columns, names, values) print one line ``routerbench: error: ...`` and exit
-with code 2, with no traceback and nothing half-written.
+User mistakes (bad files, columns, names, values) print one line
+``routerbench: error: ...`` and exit with code 2, with no traceback and nothing half-written.
 """
 
 from __future__ import annotations
@@ -182,11 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
         "points.parquet, curves.parquet, plots/<family>.png and manifest.json under OUT/<run id>/.",
     )
     r.add_argument("--data", metavar="URL", help="outcome data (default: embedded synthetic set)")
-    r.add_argument("--out", default="runs", metavar="URL", help="results folder or URL (default: runs)")
+    r.add_argument(
+        "--out", default="runs", metavar="URL", help="results folder or URL (default: runs)"
+    )
     r.add_argument("--run-id", help="name of the run folder (default: time and a hash)")
-    r.add_argument("--split", choices=["upstream", "seeded"], default="upstream",
-                   help="upstream: per family, legacy RNG seeded 42, 70%% train (default)")
-    r.add_argument("--seed", type=int, default=0, help="seed for data, splits and draws (default 0)")
+    r.add_argument(
+        "--split",
+        choices=["upstream", "seeded"],
+        default="upstream",
+        help="upstream: per family, legacy RNG seeded 42, 70%% train (default)",
+    )
+    r.add_argument(
+        "--seed", type=int, default=0, help="seed for data, splits and draws (default 0)"
+    )
     r.add_argument("--family", action="append", help="only this family (repeatable)")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     r.add_argument("--quiet", action="store_true", help="no progress output")
@@ -209,8 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--format", choices=["parquet", "upstream-pickle", "long"], default="parquet")
     ds.set_defaults(func=cmd_data_synth)
     df = dsub.add_parser("fetch", help="download the published files (needs routerbench[hub])")
-    df.add_argument("--files", nargs="+",
-                    default=["routerbench_0shot.pkl", "routerbench_5shot.pkl"], metavar="FILE")
+    df.add_argument(
+        "--files",
+        nargs="+",
+        default=["routerbench_0shot.pkl", "routerbench_5shot.pkl"],
+        metavar="FILE",
+    )
     df.add_argument("--cache-dir", metavar="DIR")
     df.add_argument("--revision")
     df.set_defaults(func=cmd_data_fetch)
@@ -238,4 +250,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -85,7 +85,7 @@ class RoutingData:
     models: tuple[str, ...]
     prompt_ids: np.ndarray
     eval_names: np.ndarray
-    families: np.ndarray = field(default=None)  # type: ignore[assignment]
+    families: np.ndarray = field(default=None)  # type: ignore[assignment,arg-type]
     prompts: np.ndarray | None = None
     features: np.ndarray | None = None
     latency: np.ndarray | None = None
@@ -97,7 +97,9 @@ class RoutingData:
         q = np.array(self.quality, dtype=np.float64, copy=True)
         c = np.array(self.cost, dtype=np.float64, copy=True)
         if q.ndim != 2:
-            raise DataError(f"{src}: quality must be a 2-D (prompts x models) array, got {q.ndim}-D")
+            raise DataError(
+                f"{src}: quality must be a 2-D (prompts x models) array, got {q.ndim}-D"
+            )
         n, m = q.shape
         if c.shape != q.shape:
             raise DataError(f"{src}: cost shape {c.shape} must equal quality shape {q.shape}")
@@ -206,7 +208,7 @@ class RoutingData:
                 f"unknown model {name!r}: expected one of {list(self.models)}{hint}"
             ) from None
 
-    def take(self, rows: np.ndarray | Sequence[int]) -> RoutingData:
+    def take(self, rows: np.ndarray | Sequence[int] | Sequence[bool]) -> RoutingData:
         """A new RoutingData with the given prompt rows (indices or boolean mask), in that order."""
         idx = np.asarray(rows)
         if idx.dtype == bool:
@@ -229,7 +231,7 @@ class RoutingData:
 
     def complete(self) -> RoutingData:
         """The prompts with no missing outcome (every model has a quality)."""
-        keep = ~self.missing.any(axis=1)
+        keep: np.ndarray = ~self.missing.any(axis=1)
         return self if keep.all() else self.take(keep)
 
     def with_features(self, features: np.ndarray) -> RoutingData:

@@ -1,10 +1,11 @@
 """Outcome sums: what a routing decision costs and scores, per group of prompts.
 
 The sums are *sufficient statistics*: a router configuration at an operating point needs only, per
-group (family), the sum of realised cost, the sum of realised quality and the count. Sums over prompt
-blocks add up, so any sharding of the prompts gives the same totals. To make that bit-identical,
-prompts are summed within fixed-size blocks (``BLOCK`` rows, counted from row 0 of the data) and
-block sums are added in block order; a shard made of whole blocks reproduces the same partial sums.
+group (family), the sum of realised cost, the sum of realised quality and the count. Sums over
+prompt blocks add up, so any sharding of the prompts gives the same totals. To make that
+bit-identical, prompts are summed within fixed-size blocks (``BLOCK`` rows, counted from row 0 of
+the data) and block sums are added in block order; a shard made of whole blocks reproduces the same
+partial sums.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def realised(values: np.ndarray, choice: np.ndarray) -> np.ndarray:
     return np.where(choice == NO_CALL, 0.0, out)
 
 
-def block_sums(per_prompt: np.ndarray, group: np.ndarray, n_groups: int, start: int = 0) -> np.ndarray:
+def block_sums(
+    per_prompt: np.ndarray, group: np.ndarray, n_groups: int, start: int = 0
+) -> np.ndarray:
     """Sum ``per_prompt[k, i]`` by group within fixed blocks: ``[n_blocks, n_groups, k]``.
 
     ``start`` is the global row index of the first prompt (a multiple of ``BLOCK``), so a shard's

@@ -42,10 +42,11 @@ def keyed_uniforms(seed: int, *keys: np.ndarray | int) -> np.ndarray:
     """Uniforms in [0, 1) from (seed, key1, key2, ...), broadcast over the key arrays.
 
     >>> u = keyed_uniforms(7, stable_keys(["p1", "p2"]))
-    >>> bool(((0 <= u) & (u < 1)).all()), bool((u == keyed_uniforms(7, stable_keys(["p1", "p2"]))).all())
+    >>> v = keyed_uniforms(7, stable_keys(["p1", "p2"]))
+    >>> bool(((0 <= u) & (u < 1)).all()), bool((u == v).all())
     (True, True)
     """
-    h = mix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) + _GOLDEN)
+    h = mix64(np.asarray(seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64) + _GOLDEN)
     with np.errstate(over="ignore"):
         for k in keys:
             h = mix64(h ^ (np.asarray(k, dtype=np.uint64) + _GOLDEN))

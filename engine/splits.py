@@ -32,7 +32,8 @@ def upstream_split(families: np.ndarray) -> np.ndarray:
 def seeded_split(families: np.ndarray, seed: int, train_fraction: float = 0.7) -> np.ndarray:
     """Boolean train mask: per family, a seeded random ``train_fraction`` of the prompts.
 
-    >>> m = seeded_split(np.array(["a"] * 10 + ["b"] * 4), seed=1); int(m[:10].sum()), int(m[10:].sum())
+    >>> m = seeded_split(np.array(["a"] * 10 + ["b"] * 4), seed=1)
+    >>> int(m[:10].sum()), int(m[10:].sum())
     (7, 2)
     """
     if not 0.0 < train_fraction < 1.0:

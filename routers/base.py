@@ -20,11 +20,19 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
-
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import NO_CALL
 
-__all__ = ["NO_CALL", "REGISTRY", "Fitted", "Router", "RouterError", "create", "params_json", "register"]
+__all__ = [
+    "NO_CALL",
+    "REGISTRY",
+    "Fitted",
+    "Router",
+    "RouterError",
+    "create",
+    "params_json",
+    "register",
+]
 
 
 class RouterError(ValueError):
@@ -33,7 +41,8 @@ class RouterError(ValueError):
 
 @runtime_checkable
 class Fitted(Protocol):
-    knob_name: str
+    @property
+    def knob_name(self) -> str: ...
 
     def score(self, data: RoutingData) -> Any: ...
 
@@ -76,7 +85,9 @@ def create(name: str, **params: Any) -> Router:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RouterError(f"router {name!r}: unknown parameter {key!r}, allowed: {allowed}{hint}")
+            raise RouterError(
+                f"router {name!r}: unknown parameter {key!r}, allowed: {allowed}{hint}"
+            )
     try:
         return cls(**params)  # type: ignore[no-any-return]
     except TypeError as e:
@@ -105,5 +116,3 @@ def _load_all() -> None:
 
 def as_choice(n: int, col: int, k: int = 1) -> np.ndarray:
     return np.full((k, n), col, dtype=np.int64)
-
-

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import NO_CALL
 from routerbench.engine.rng import keyed_uniforms, stable_keys
@@ -51,7 +50,8 @@ def oracle_choice(
     Where every score is 0, ``"cheapest"`` calls the cheapest model (quality 0, its cost is paid)
     and ``"upstream"`` calls none (cost 0 and quality 0, the original's ``no_model_correct``).
 
-    >>> oracle_choice(np.array([[1.0, 1.0], [0.0, 0.0]]), np.array([[2.0, 1.0], [2.0, 1.0]]), "upstream")
+    >>> q, c = np.array([[1.0, 1.0], [0.0, 0.0]]), np.array([[2.0, 1.0], [2.0, 1.0]])
+    >>> oracle_choice(q, c, "upstream")
     array([ 1, -1])
     """
     best = quality == quality.max(axis=1, keepdims=True)
@@ -149,7 +149,9 @@ class _FittedZero:
         lo, hi = vc[seg], vc[seg + 1]
         p = (t - lo) / (hi - lo)  # probability of the dearer vertex model
         upper = scores[None, :] < p[:, None]
-        return np.where(upper, self.vertex_models[seg + 1][:, None], self.vertex_models[seg][:, None])
+        return np.where(
+            upper, self.vertex_models[seg + 1][:, None], self.vertex_models[seg][:, None]
+        )
 
     def default_knobs(self) -> np.ndarray:
         vc = self.vertex_costs

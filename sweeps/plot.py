@@ -7,7 +7,9 @@ import io
 import pandas as pd
 
 
-def plot_family(points: pd.DataFrame, curves: pd.DataFrame, family: str, *, title: str = "") -> bytes:
+def plot_family(
+    points: pd.DataFrame, curves: pd.DataFrame, family: str, *, title: str = ""
+) -> bytes:
     """A PNG (bytes) of one family's cost–quality plane (mean cost per query on a log axis)."""
     import matplotlib
 
@@ -21,17 +23,35 @@ def plot_family(points: pd.DataFrame, curves: pd.DataFrame, family: str, *, titl
     for _, r in singles.iterrows():
         ax.scatter(r["cost_mean"], r["quality_mean"], s=22, color="0.35", zorder=3)
         label = str(r["params"]).split('"model":"')[-1].rstrip('"}').split("/")[-1]
-        ax.annotate(label, (r["cost_mean"], r["quality_mean"]), fontsize=6.5, xytext=(3, 2),
-                    textcoords="offset points", color="0.3")
+        ax.annotate(
+            label,
+            (r["cost_mean"], r["quality_mean"]),
+            fontsize=6.5,
+            xytext=(3, 2),
+            textcoords="offset points",
+            color="0.3",
+        )
     for _, r in fc[fc["router"] != "single"].iterrows():
         name = r["router"]
         style = {"oracle": ("*", "tab:red"), "zero": ("s", "tab:blue"), "random": ("x", "tab:gray")}
         marker, color = style.get(name, ("o", None))
         rp = fp[(fp["router"] == name) & (fp["params"] == r["params"])]
-        line = ax.plot(r["hull_cost"], r["hull_quality"], "-", color=color, lw=1.4,
-                       label=f"{name} (AIQ {r['aiq']:.3f})")[0]
-        ax.scatter(rp["cost_mean"], rp["quality_mean"], marker=marker, s=28,
-                   color=line.get_color(), zorder=4)
+        line = ax.plot(
+            r["hull_cost"],
+            r["hull_quality"],
+            "-",
+            color=color,
+            lw=1.4,
+            label=f"{name} (AIQ {r['aiq']:.3f})",
+        )[0]
+        ax.scatter(
+            rp["cost_mean"],
+            rp["quality_mean"],
+            marker=marker,
+            s=28,
+            color=line.get_color(),
+            zorder=4,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("mean cost per query (USD, log scale)")
     ax.set_ylabel("mean quality")

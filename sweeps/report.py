@@ -22,7 +22,9 @@ def leaderboard_table(curves: pd.DataFrame, *, synthetic: bool = False) -> str:
     """Per family, routers by AIQ (desc): AIQ, max quality and the mean cost per query there."""
     if curves.empty:
         return "(no results)"
-    df = curves.assign(router_label=[label(r, p) for r, p in zip(curves["router"], curves["params"], strict=True)])
+    df = curves.assign(
+        router_label=[label(r, p) for r, p in zip(curves["router"], curves["params"], strict=True)]
+    )
     df = df.sort_values(["family", "aiq"], ascending=[True, False], kind="stable")
     table = pd.DataFrame(
         {

@@ -1,10 +1,11 @@
 """Evaluate routers on a split of a data set: the points and curves tables.
 
-One function evaluates; callers decide which routers and knobs. Every router configuration gives one
-point per (family, knob): the sum and mean of realised cost and the mean quality on the family's test
-prompts. Per (family, router configuration) the curve is the non-decreasing convex hull of its points,
-with AIQ over a fixed cost range per family: from the cheapest to the dearest single model's mean cost
-per query on that family's test prompts (the zero router's range), reported as ``c_min``/``c_max``.
+One function evaluates; callers decide which routers and knobs. Every router configuration gives
+one point per (family, knob): the sum and mean of realised cost and the mean quality on the
+family's test prompts. Per (family, router configuration) the curve is the non-decreasing convex
+hull of its points, with AIQ over a fixed cost range per family: from the cheapest to the dearest
+single model's mean cost per query on that family's test prompts (the zero router's range),
+reported as ``c_min``/``c_max``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import outcome_sums
 from routerbench.engine.metrics import aiq, aiq_upstream, max_quality, ndch
@@ -95,7 +95,7 @@ def evaluate(
 
 
 def curves_from_points(points: pd.DataFrame) -> pd.DataFrame:
-    """Hull, AIQ (paper and upstream variants), max quality and its cost per router configuration."""
+    """Per router configuration: hull, AIQ (paper and upstream variants), max quality, its cost."""
     out: list[dict[str, Any]] = []
     for fam, fp in points[points["status"] == "ok"].groupby("family", sort=False):
         single = fp[fp["router"] == "single"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from routerbench.engine.data import DataError, RoutingData, family_of
 
 
