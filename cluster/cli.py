@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.data import PAPER_FAMILIES, DataError, RoutingData
 from routerbench.routers.base import RouterError
 
 DEFAULT_N = 36497
@@ -62,13 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _log(args, f"dropped {data.n_prompts - full.n_prompts} prompts with missing outcomes")
     routers = reference_routers(full, seed=args.seed)
     train = split_mask(full, args.split, args.seed)
-    fams = [f for f in full.family_names() if args.family is None or f in args.family]
-    if args.family:
-        unknown = sorted(set(args.family) - set(full.family_names()))
-        if unknown:
-            raise UsageError(
-                f"--family {unknown[0]!r} is not in the data: expected one of {full.family_names()}"
-            )
+    fams = _families(full, args.family)
 
     from tqdm import tqdm
 
@@ -108,6 +102,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(leaderboard_table(res.curves, synthetic=full.synthetic))
     _log(args, f"results: {out}  ({provenance['seconds']:.1f} s)")
     return 0
+
+
+def _families(data: RoutingData, asked: list[str] | None) -> list[str]:
+    """The asked families ('all': every one); by default the paper's seven that are present, or
+    every family if none is."""
+    names = data.family_names()
+    if not asked:
+        return [f for f in names if f in PAPER_FAMILIES] or names
+    unknown = sorted(set(asked) - {*names, "all"})
+    if unknown:
+        raise UsageError(
+            f"--family {unknown[0]!r} is not in the data: expected 'all' or one of {names}"
+        )
+    return names if "all" in asked else [f for f in names if f in asked]
 
 
 def _safe(name: str) -> str:
@@ -195,7 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--seed", type=int, default=0, help="seed for data, splits and draws (default 0)"
     )
-    r.add_argument("--family", action="append", help="only this family (repeatable)")
+    r.add_argument(
+        "--family",
+        action="append",
+        help="evaluate this family (repeatable; 'all': every family); default: the paper's "
+        "seven families present in the data, or every family if none is",
+    )
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)

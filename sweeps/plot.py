@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
+
+
+def _dense(hc: np.ndarray, hq: np.ndarray, per: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Hull vertices with points inserted along each segment, so that the straight segments
+    (straight in cost, not log cost) draw correctly on a log axis."""
+    if len(hc) < 2:
+        return hc, hq
+    t = np.linspace(0.0, 1.0, per, endpoint=False)
+    c = np.append((hc[:-1, None] + t * np.diff(hc)[:, None]).ravel(), hc[-1])
+    return c, np.interp(c, hc, hq)
 
 
 def plot_family(
@@ -36,9 +47,10 @@ def plot_family(
         style = {"oracle": ("*", "tab:red"), "zero": ("s", "tab:blue"), "random": ("x", "tab:gray")}
         marker, color = style.get(name, ("o", None))
         rp = fp[(fp["router"] == name) & (fp["params"] == r["params"])]
+        hc, hq = _dense(np.asarray(r["hull_cost"]), np.asarray(r["hull_quality"]))
         line = ax.plot(
-            r["hull_cost"],
-            r["hull_quality"],
+            hc,
+            hq,
             "-",
             color=color,
             lw=1.4,

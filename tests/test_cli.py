@@ -1,0 +1,192 @@
+"""The routerbench command: the default job, data verbs, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from routerbench.cluster.cli import main
+from routerbench.engine import io, synth
+from routerbench.engine.data import PAPER_FAMILIES
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def small_data():  # type: ignore[no-untyped-def]
+    return synth.generate(3000, seed=1)
+
+
+@pytest.fixture
+def long_csv(tmp_path: Path, small_data) -> Path:  # type: ignore[no-untyped-def]
+    p = tmp_path / "long.csv"
+    io.save(small_data, str(p.with_suffix(".parquet")), format="long")
+    pd.read_parquet(p.with_suffix(".parquet")).to_csv(p, index=False)
+    return p
+
+
+class TestRun:
+    def test_default_job_on_small_data(self, tmp_path: Path, small_data, capsys) -> None:  # type: ignore[no-untyped-def]
+        """run writes points, curves, one plot per family and a manifest, and prints the table."""
+        data_url = str(tmp_path / "d.parquet")
+        io.save(small_data, data_url)
+        rc, out, _ = run(
+            ["run", "--data", data_url, "--out", str(tmp_path / "runs"), "--run-id", "r1", "--quiet"],
+            capsys,
+        )
+        assert rc == 0
+        run_dir = tmp_path / "runs" / "r1"
+        points = pd.read_parquet(run_dir / "points.parquet")
+        curves = pd.read_parquet(run_dir / "curves.parquet")
+        fams = [f for f in small_data.family_names() if f in PAPER_FAMILIES]
+        assert len(fams) == 7
+        assert set(points["family"]) == set(fams)
+        assert {"single", "oracle", "zero", "random"} <= set(points["router"])
+        assert len(points[points["router"] == "single"]) == len(fams) * small_data.n_models
+        for fam in fams:
+            png = run_dir / "plots" / f"{fam}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["synthetic"] is True and manifest["data_fingerprint"]
+        assert "SYNTHETIC" in out and "oracle" in out
+        # The oracle is the best router on every family.
+        best = curves.sort_values("max_quality").groupby("family").tail(1)
+        assert (best["router"] == "oracle").all()
+
+    def test_same_seed_same_numbers(self, tmp_path: Path, small_data, capsys) -> None:  # type: ignore[no-untyped-def]
+        """Two runs with the same inputs give identical points."""
+        data_url = str(tmp_path / "d.parquet")
+        io.save(small_data, data_url)
+        for rid in ("a", "b"):
+            run(["run", "--data", data_url, "--out", str(tmp_path), "--run-id", rid, "--quiet",
+                 "--no-plots"], capsys)
+        a = pd.read_parquet(tmp_path / "a" / "points.parquet").drop(columns=["run_id", "seconds"])
+        b = pd.read_parquet(tmp_path / "b" / "points.parquet").drop(columns=["run_id", "seconds"])
+        pd.testing.assert_frame_equal(a, b)
+
+    def test_unknown_family(self, tmp_path: Path, long_csv: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+        """An unknown --family is one line naming the known families, and nothing is written."""
+        rc, _, err = run(
+            ["run", "--data", str(long_csv), "--family", "mmlux", "--out", str(tmp_path / "o")],
+            capsys,
+        )
+        assert rc == 2 and "--family 'mmlux'" in err and "mmlu" in err
+        assert not (tmp_path / "o").exists()
+
+
+def _bad_files(tmp: Path, data) -> dict[str, tuple[Path, str]]:  # type: ignore[no-untyped-def]
+    """Malformed inputs, each with the fragment its error must contain."""
+    long = pd.read_parquet(_long_parquet(tmp, data))
+    cases: dict[str, tuple[Path, str]] = {}
+
+    def csv(name: str, df: pd.DataFrame, needle: str) -> None:
+        p = tmp / f"{name}.csv"
+        df.to_csv(p, index=False)
+        cases[name] = (p, needle)
+
+    csv("missing_column", long.drop(columns=["cost"]), "cost")
+    csv("wrong_dtype", long.assign(quality="high"), "quality")
+    csv("negative_cost", long.assign(cost=-long["cost"]), "cost")
+    nan_cost = long.copy()
+    nan_cost.loc[3, "cost"] = np.nan
+    csv("nan_cost", nan_cost, "cost")
+    csv("quality_range", long.assign(quality=long["quality"] + 1.5), "quality")
+    wide = io.to_upstream_wide_frame(data)
+    pk = tmp / "wide.pkl"
+    pk.write_bytes(pickle.dumps(wide, protocol=4))
+    trunc = tmp / "truncated.pkl"
+    trunc.write_bytes(pk.read_bytes()[: len(pk.read_bytes()) // 2])
+    cases["truncated"] = (trunc, "truncated.pkl")
+    evil = tmp / "evil.pkl"
+    evil.write_bytes(pickle.dumps(_Evil(str(tmp / "pwned")), protocol=4))
+    cases["evil_pickle"] = (evil, "refusing")
+    cases["missing_file"] = (tmp / "nope.parquet", "nope.parquet")
+    return cases
+
+
+class _Evil:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, (f"touch {self.path}",))
+
+
+def _long_parquet(tmp: Path, data) -> Path:  # type: ignore[no-untyped-def]
+    p = tmp / "good_long.parquet"
+    io.save(data, str(p), format="long")
+    return p
+
+
+class TestBadInput:
+    CASES = ("missing_column", "wrong_dtype", "negative_cost", "nan_cost", "quality_range",
+             "truncated", "evil_pickle", "missing_file")
+
+    @pytest.mark.parametrize("case", CASES)
+    def test_one_line_exit_2_nothing_written(self, case: str, tmp_path: Path, small_data, capsys) -> None:  # type: ignore[no-untyped-def]
+        """Each malformed input: exit 2, one line naming what was wrong, no output written."""
+        path, needle = _bad_files(tmp_path, small_data)[case]
+        out_dir = tmp_path / "out"
+        for argv in (
+            ["run", "--data", str(path), "--out", str(out_dir), "--quiet"],
+            ["data", "convert", str(path), str(out_dir / "x.parquet")],
+            ["data", "info", str(path)],
+        ):
+            rc, _, err = run(argv, capsys)
+            lines = err.strip().splitlines()
+            assert rc == 2, (argv, err)
+            assert len(lines) == 1 and lines[0].startswith("routerbench: error:"), err
+            assert needle in lines[0] and "Traceback" not in err
+            assert not out_dir.exists()
+        assert not (tmp_path / "pwned").exists()
+
+    def test_unknown_model_in_router(self, capsys) -> None:  # type: ignore[no-untyped-def]
+        """An unknown model name in a router is one line with a suggestion."""
+        from routerbench.engine.data import DataError
+        from routerbench.routers.base import create
+
+        with pytest.raises(DataError, match="did you mean 'gpt-4-1106-preview'"):
+            create("single", model="gpt-4-1106").fit(synth.generate(300, seed=0))
+
+    def test_console_script_no_traceback(self, tmp_path: Path) -> None:
+        """The installed console script prints one line and exits 2 for a missing file."""
+        exe = Path(sys.executable).parent / "routerbench"
+        proc = subprocess.run(
+            [str(exe), "data", "info", str(tmp_path / "missing.csv")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2
+        assert proc.stderr.count("\n") == 1 and "missing.csv" in proc.stderr
+
+
+class TestDataVerbs:
+    def test_synth_info_convert_round_trip(self, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+        """synth writes the upstream pickle; info reads it; convert to Parquet is lossless."""
+        pk = tmp_path / "s.pkl"
+        rc, _, _ = run(["data", "synth", "--out", str(pk), "--n", "800", "--seed", "2",
+                        "--format", "upstream-pickle"], capsys)
+        assert rc == 0
+        rc, out, _ = run(["data", "info", str(pk)], capsys)
+        assert rc == 0 and "800 prompts x 11 models" in out and "gpt-4-1106-preview" in out
+        rc, _, _ = run(["data", "convert", str(pk), str(tmp_path / "s.parquet")], capsys)
+        assert rc == 0
+        a, b = io.load(str(pk)), io.load(str(tmp_path / "s.parquet"))
+        assert a.models == b.models and (a.prompt_ids == b.prompt_ids).all()
+        np.testing.assert_array_equal(a.quality, b.quality)
+        np.testing.assert_array_equal(a.cost, b.cost)
+        ref = synth.generate(800, seed=2)
+        np.testing.assert_array_equal(a.quality, ref.quality)
