@@ -25,12 +25,12 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 @pytest.fixture(scope="module")
-def small_data():  # type: ignore[no-untyped-def]
+def small_data():
     return synth.generate(3000, seed=1)
 
 
 @pytest.fixture
-def long_csv(tmp_path: Path, small_data) -> Path:  # type: ignore[no-untyped-def]
+def long_csv(tmp_path: Path, small_data) -> Path:
     p = tmp_path / "long.csv"
     io.save(small_data, str(p.with_suffix(".parquet")), format="long")
     pd.read_parquet(p.with_suffix(".parquet")).to_csv(p, index=False)
@@ -38,12 +38,21 @@ def long_csv(tmp_path: Path, small_data) -> Path:  # type: ignore[no-untyped-def
 
 
 class TestRun:
-    def test_default_job_on_small_data(self, tmp_path: Path, small_data, capsys) -> None:  # type: ignore[no-untyped-def]
+    def test_default_job_on_small_data(self, tmp_path: Path, small_data, capsys) -> None:
         """run writes points, curves, one plot per family and a manifest, and prints the table."""
         data_url = str(tmp_path / "d.parquet")
         io.save(small_data, data_url)
         rc, out, _ = run(
-            ["run", "--data", data_url, "--out", str(tmp_path / "runs"), "--run-id", "r1", "--quiet"],
+            [
+                "run",
+                "--data",
+                data_url,
+                "--out",
+                str(tmp_path / "runs"),
+                "--run-id",
+                "r1",
+                "--quiet",
+            ],
             capsys,
         )
         assert rc == 0
@@ -65,18 +74,30 @@ class TestRun:
         best = curves.sort_values("max_quality").groupby("family").tail(1)
         assert (best["router"] == "oracle").all()
 
-    def test_same_seed_same_numbers(self, tmp_path: Path, small_data, capsys) -> None:  # type: ignore[no-untyped-def]
+    def test_same_seed_same_numbers(self, tmp_path: Path, small_data, capsys) -> None:
         """Two runs with the same inputs give identical points."""
         data_url = str(tmp_path / "d.parquet")
         io.save(small_data, data_url)
         for rid in ("a", "b"):
-            run(["run", "--data", data_url, "--out", str(tmp_path), "--run-id", rid, "--quiet",
-                 "--no-plots"], capsys)
+            run(
+                [
+                    "run",
+                    "--data",
+                    data_url,
+                    "--out",
+                    str(tmp_path),
+                    "--run-id",
+                    rid,
+                    "--quiet",
+                    "--no-plots",
+                ],
+                capsys,
+            )
         a = pd.read_parquet(tmp_path / "a" / "points.parquet").drop(columns=["run_id", "seconds"])
         b = pd.read_parquet(tmp_path / "b" / "points.parquet").drop(columns=["run_id", "seconds"])
         pd.testing.assert_frame_equal(a, b)
 
-    def test_unknown_family(self, tmp_path: Path, long_csv: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    def test_unknown_family(self, tmp_path: Path, long_csv: Path, capsys) -> None:
         """An unknown --family is one line naming the known families, and nothing is written."""
         rc, _, err = run(
             ["run", "--data", str(long_csv), "--family", "mmlux", "--out", str(tmp_path / "o")],
@@ -86,7 +107,7 @@ class TestRun:
         assert not (tmp_path / "o").exists()
 
 
-def _bad_files(tmp: Path, data) -> dict[str, tuple[Path, str]]:  # type: ignore[no-untyped-def]
+def _bad_files(tmp: Path, data) -> dict[str, tuple[Path, str]]:
     """Malformed inputs, each with the fragment its error must contain."""
     long = pd.read_parquet(_long_parquet(tmp, data))
     cases: dict[str, tuple[Path, str]] = {}
@@ -120,22 +141,32 @@ class _Evil:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):
         return (os.system, (f"touch {self.path}",))
 
 
-def _long_parquet(tmp: Path, data) -> Path:  # type: ignore[no-untyped-def]
+def _long_parquet(tmp: Path, data) -> Path:
     p = tmp / "good_long.parquet"
     io.save(data, str(p), format="long")
     return p
 
 
 class TestBadInput:
-    CASES = ("missing_column", "wrong_dtype", "negative_cost", "nan_cost", "quality_range",
-             "truncated", "evil_pickle", "missing_file")
+    CASES = (
+        "missing_column",
+        "wrong_dtype",
+        "negative_cost",
+        "nan_cost",
+        "quality_range",
+        "truncated",
+        "evil_pickle",
+        "missing_file",
+    )
 
     @pytest.mark.parametrize("case", CASES)
-    def test_one_line_exit_2_nothing_written(self, case: str, tmp_path: Path, small_data, capsys) -> None:  # type: ignore[no-untyped-def]
+    def test_one_line_exit_2_nothing_written(
+        self, case: str, tmp_path: Path, small_data, capsys
+    ) -> None:
         """Each malformed input: exit 2, one line naming what was wrong, no output written."""
         path, needle = _bad_files(tmp_path, small_data)[case]
         out_dir = tmp_path / "out"
@@ -152,7 +183,7 @@ class TestBadInput:
             assert not out_dir.exists()
         assert not (tmp_path / "pwned").exists()
 
-    def test_unknown_model_in_router(self, capsys) -> None:  # type: ignore[no-untyped-def]
+    def test_unknown_model_in_router(self, capsys) -> None:
         """An unknown model name in a router is one line with a suggestion."""
         from routerbench.engine.data import DataError
         from routerbench.routers.base import create
@@ -174,11 +205,24 @@ class TestBadInput:
 
 
 class TestDataVerbs:
-    def test_synth_info_convert_round_trip(self, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    def test_synth_info_convert_round_trip(self, tmp_path: Path, capsys) -> None:
         """synth writes the upstream pickle; info reads it; convert to Parquet is lossless."""
         pk = tmp_path / "s.pkl"
-        rc, _, _ = run(["data", "synth", "--out", str(pk), "--n", "800", "--seed", "2",
-                        "--format", "upstream-pickle"], capsys)
+        rc, _, _ = run(
+            [
+                "data",
+                "synth",
+                "--out",
+                str(pk),
+                "--n",
+                "800",
+                "--seed",
+                "2",
+                "--format",
+                "upstream-pickle",
+            ],
+            capsys,
+        )
         assert rc == 0
         rc, out, _ = run(["data", "info", str(pk)], capsys)
         assert rc == 0 and "800 prompts x 11 models" in out and "gpt-4-1106-preview" in out

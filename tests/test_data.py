@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from routerbench.engine.data import DataError, RoutingData, family_of
 
 
-def make(**kw):  # type: ignore[no-untyped-def]
+def make(**kw):
     base = dict(
         quality=[[1.0, 0.0], [0.5, 1.0]],
         cost=[[0.2, 0.1], [0.2, 0.1]],

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from routerbench.engine.evaluate import BLOCK, NO_CALL, block_sums, outcome_sums, reduce_blocks
 from routerbench.engine.splits import seeded_split, upstream_split
 
 
-def brute_sums(q, c, choice, group, g):  # type: ignore[no-untyped-def]
+def brute_sums(q, c, choice, group, g):
     cs = np.zeros((g, choice.shape[0]))
     qs = np.zeros((g, choice.shape[0]))
     for k in range(choice.shape[0]):

@@ -69,7 +69,7 @@ class TestOracle:
 
 class TestZeroRouter:
     def test_realises_hull(self) -> None:
-        """Mixtures land near the hull of the single models; vertices reproduce the models exactly."""
+        """Mixtures land near the hull of the single models, at the asked cost."""
         data = small(n=20000)
         fitted = create("zero", seed=3).fit(data)
         knobs = fitted.default_knobs()
