@@ -1,0 +1,259 @@
+"""Cost-quality metrics: the non-decreasing convex hull (NDCH), AIQ, max quality, APGR and CPT.
+
+Pure NumPy kernels over a router's operating points ``(cost, quality)``.  A hull is returned as
+its vertices ``(hull_cost, hull_quality)``, sorted by cost, with cost and quality strictly
+increasing; every other function here takes a hull in that form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+Hull = tuple[np.ndarray, np.ndarray]
+
+
+def _points(x: ArrayLike, y: ArrayLike, fn: str, names: tuple[str, str]) -> Hull:
+    """Two finite, non-empty 1-D float64 arrays of equal length, or a one-line ValueError."""
+    a = np.asarray(x, dtype=np.float64)
+    b = np.asarray(y, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(
+            f"{fn}: {names[0]} and {names[1]} must be 1-D arrays of equal length, "
+            f"got shapes {a.shape} and {b.shape}"
+        )
+    if a.size == 0:
+        raise ValueError(f"{fn}: need at least one point, got none")
+    for name, arr in zip(names, (a, b), strict=True):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"{fn}: {name} must be finite, got {float(arr[i])} at index {i}")
+    return a, b
+
+
+def _hull(hull_cost: ArrayLike, hull_quality: ArrayLike, fn: str) -> Hull:
+    hc, hq = _points(hull_cost, hull_quality, fn, ("hull_cost", "hull_quality"))
+    if (np.diff(hc) <= 0).any():
+        raise ValueError(f"{fn}: hull_cost must be strictly increasing (pass the output of ndch)")
+    return hc, hq
+
+
+def _chain(c: np.ndarray, q: np.ndarray) -> Hull:
+    """Andrew's monotone chain (upper hull) over points sorted by strictly increasing cost."""
+    hc: list[float] = []
+    hq: list[float] = []
+    for x, y in zip(c.tolist(), q.tolist(), strict=True):
+        # Pop the top vertex while it is on or below the chord from the one under it to (x, y).
+        while len(hc) >= 2 and (hq[-1] - hq[-2]) * (x - hc[-2]) <= (y - hq[-2]) * (hc[-1] - hc[-2]):
+            hc.pop()
+            hq.pop()
+        hc.append(x)
+        hq.append(y)
+    return np.array(hc, dtype=np.float64), np.array(hq, dtype=np.float64)
+
+
+def ndch(cost: ArrayLike, quality: ArrayLike) -> Hull:
+    """Non-decreasing convex hull of the points ``(cost[i], quality[i])``, as its vertices.
+
+    The first vertex is the cheapest point (the best one among those at the lowest cost); the
+    last is the lowest-cost point of maximum quality.  Between them the vertices are those of
+    the upper convex hull, with cost and quality strictly increasing; duplicates and collinear
+    middle points are dropped.  O(n log n): sort by cost, keep the best quality at each cost,
+    and of those only the ones that beat every cheaper one (no other point can be a vertex);
+    drop, in a few vectorised passes, points on or below the chord of their neighbours; finish
+    with Andrew's monotone chain if any are left to check.
+
+    >>> hc, hq = ndch([1.0, 2.0, 3.0, 4.0, 2.0, 1.0], [0.2, 0.6, 0.7, 0.7, 0.1, 0.1])
+    >>> hc.tolist(), hq.tolist()
+    ([1.0, 2.0, 3.0], [0.2, 0.6, 0.7])
+    """
+    c, q = _points(cost, quality, "ndch", ("cost", "quality"))
+    order = np.argsort(c)
+    c, q = c[order], q[order]
+    first = np.flatnonzero(np.append(True, c[1:] != c[:-1]))  # first point of each cost
+    c, q = c[first], np.maximum.reduceat(q, first)  # distinct costs, best quality at each
+    keep = np.append(True, q[1:] > np.maximum.accumulate(q)[:-1])
+    c, q = c[keep], q[keep]  # now cost and quality both strictly increase
+    stalls = 0
+    while c.size > 2 and stalls < 4:
+        above = (q[1:-1] - q[:-2]) * (c[2:] - c[:-2]) > (q[2:] - q[:-2]) * (c[1:-1] - c[:-2])
+        dropped = above.size - int(np.count_nonzero(above))
+        if dropped == 0:
+            return c, q
+        keep = np.concatenate(([True], above, [True]))
+        c, q = c[keep], q[keep]
+        stalls += 4 * dropped < above.size  # a pass that drops little: the chain will finish
+    return _chain(c, q)
+
+
+def hull_value(hull_cost: ArrayLike, hull_quality: ArrayLike, c: ArrayLike) -> np.ndarray:
+    """R̃(c): the hull's quality at cost ``c`` (scalar or array), by linear interpolation.
+
+    Flat (the last vertex's quality) to the right of the last vertex, and 0.0 to the left of the
+    first: a router cannot operate below its cheapest point, so it earns nothing there.
+
+    >>> hull_value([1.0, 3.0], [0.25, 0.75], [0.5, 1.0, 2.0, 9.0]).tolist()
+    [0.0, 0.25, 0.5, 0.75]
+    """
+    hc, hq = _hull(hull_cost, hull_quality, "hull_value")
+    return np.asarray(np.interp(np.asarray(c, dtype=np.float64), hc, hq, left=0.0))
+
+
+def common_range(hulls: Sequence[tuple[ArrayLike, ArrayLike]]) -> tuple[float, float]:
+    """``(c_min, c_max)`` on which every hull is defined: max first cost, max last cost.
+
+    >>> common_range([([1.0, 4.0], [0.1, 0.5]), ([2.0, 3.0], [0.2, 0.6])])
+    (2.0, 4.0)
+    """
+    if len(hulls) == 0:
+        raise ValueError("common_range: need at least one hull, got none")
+    checked = [_hull(hc, hq, "common_range") for hc, hq in hulls]
+    return max(float(hc[0]) for hc, _ in checked), max(float(hc[-1]) for hc, _ in checked)
+
+
+def aiq(hull_cost: ArrayLike, hull_quality: ArrayLike, c_min: float, c_max: float) -> float:
+    """AIQ: the mean of R̃ over ``[c_min, c_max]`` (the paper's definition), integrated exactly.
+
+    R̃ is :func:`hull_value` (0 left of the hull, flat right of it).  If ``c_max == c_min`` this
+    is ``R̃(c_min)``.
+
+    >>> aiq([1.0, 3.0], [0.25, 0.75], 1.0, 5.0)  # (0.5 * 2 + 0.75 * 2) / 4
+    0.625
+    """
+    hc, hq = _hull(hull_cost, hull_quality, "aiq")
+    if not (np.isfinite(c_min) and np.isfinite(c_max)) or c_max < c_min:
+        raise ValueError(f"aiq: need finite c_min <= c_max, got c_min={c_min}, c_max={c_max}")
+    if c_max == c_min:
+        return float(hull_value(hc, hq, c_min))
+    lo = max(float(c_min), float(hc[0]))  # R̃ is 0 left of the hull
+    if c_max <= lo:
+        return 0.0
+    xs = np.concatenate(([lo], hc[(hc > lo) & (hc < c_max)], [c_max]))
+    ys = hull_value(hc, hq, xs)
+    return float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1])) / 2.0 / (c_max - c_min))
+
+
+def aiq_upstream(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> np.ndarray:
+    """The original code's AIQ (``calc_AIQ``), one value per router; depends on the set compared.
+
+    Mirrors ``calc_AIQ`` in
+    https://github.com/withmartian/routerbench/blob/main/evaluation/AIQ.py (read at commit
+    30e0925ac07a45108b9ee82086040a5664ea83e6): each router's hull gets the point
+    ``(X, its last quality)`` appended, where X is the largest hull cost over all routers; the
+    area from the router's own cheapest point to X (trapezoid rule) is divided by X.  Upstream's
+    hull keeps the flat top, so a router's largest hull cost is the highest cost among its
+    points of maximum quality; we take that for X and compute the area on :func:`ndch` (same
+    area: the rest is flat).  Upstream's O(n^3) hull fails with at most two distinct costs and
+    picks an arbitrary point among ties at the cheapest or dearest cost; ours does neither,
+    otherwise the results agree up to rounding.  NaN where X is 0 (upstream divides 0 by 0).
+
+    >>> aiq_upstream([([1.0, 3.0], [0.25, 0.75]), ([2.0, 4.0], [0.5, 0.75])]).tolist()
+    [0.4375, 0.3125]
+    """
+    if len(curves) == 0:
+        raise ValueError("aiq_upstream: need at least one curve, got none")
+    points = [_points(c, q, "aiq_upstream", ("cost", "quality")) for c, q in curves]
+    x_max = max(float(c[q == q.max()].max()) for c, q in points)
+    if x_max == 0.0:
+        return np.full(len(points), np.nan)
+    areas = []
+    for c, q in points:
+        hc, hq = ndch(c, q)
+        areas.append(np.trapezoid(np.append(hq, hq[-1]), np.append(hc, x_max)))
+    return np.array(areas, dtype=np.float64) / x_max
+
+
+def max_quality(cost: ArrayLike, quality: ArrayLike) -> tuple[float, float]:
+    """``(max quality, cost at the first point reaching it)`` over a sweep in parameter order.
+
+    >>> max_quality([1.0, 2.0, 3.0], [0.5, 0.9, 0.9])
+    (0.9, 2.0)
+    """
+    c, q = _points(cost, quality, "max_quality", ("cost", "quality"))
+    i = int(np.argmax(q))
+    return float(q[i]), float(c[i])
+
+
+def _gap(q_weak: float, q_strong: float, fn: str) -> float:
+    if not (np.isfinite(q_weak) and np.isfinite(q_strong)) or q_strong <= q_weak:
+        raise ValueError(
+            f"{fn}: need finite q_strong > q_weak, got q_weak={q_weak}, q_strong={q_strong}"
+        )
+    return float(q_strong) - float(q_weak)
+
+
+def pgr(quality: ArrayLike, q_weak: float, q_strong: float) -> np.ndarray:
+    """Performance gap recovered: ``(quality - q_weak) / (q_strong - q_weak)``, elementwise.
+
+    ``q_strong`` must exceed ``q_weak`` (here and in :func:`apgr` and :func:`cpt`).
+
+    >>> pgr([0.5, 0.625, 1.0], 0.5, 1.0).tolist()
+    [0.0, 0.25, 1.0]
+    """
+    gap = _gap(q_weak, q_strong, "pgr")
+    return (np.asarray(quality, dtype=np.float64) - q_weak) / gap
+
+
+def _envelope(
+    strong_share: ArrayLike, quality: ArrayLike, q_weak: float, q_strong: float, fn: str
+) -> Hull:
+    """The PGR curve's monotone envelope: distinct shares from 0 to 1, running max of PGR.
+
+    The endpoints ``(0, q_weak)`` and ``(1, q_strong)`` are added when no point has that share.
+    """
+    gap = _gap(q_weak, q_strong, fn)
+    s, q = _points(strong_share, quality, fn, ("strong_share", "quality"))
+    if (s < 0).any() or (s > 1).any():
+        raise ValueError(f"{fn}: strong_share must lie in [0, 1], got {s[(s < 0) | (s > 1)][0]}")
+    p = (q - q_weak) / gap
+    for share, value in ((0.0, 0.0), (1.0, 1.0)):
+        if not (s == share).any():
+            s, p = np.append(s, share), np.append(p, value)
+    order = np.lexsort((p, s))
+    s, p = s[order], np.maximum.accumulate(p[order])
+    last = np.append(s[1:] != s[:-1], True)  # the last (largest) value at each share
+    return s[last], p[last]
+
+
+def apgr(strong_share: ArrayLike, quality: ArrayLike, q_weak: float, q_strong: float) -> float:
+    """Average PGR: the area under the PGR curve over the strong share in [0, 1].
+
+    ``strong_share[i]`` (fraction of calls sent to the strong model) and ``quality[i]`` are one
+    operating point.  The curve is the monotone envelope of the points: at each share, the best
+    PGR reached at that share or any smaller one, joined linearly; ``(0, q_weak)`` and
+    ``(1, q_strong)`` are added when no point has share 0 or 1.  The area is exact (trapezoids
+    on the envelope).  The straight line from weak to strong scores 0.5.  The envelope is of
+    the router's own curve, not of mixtures of its points: a point below the weak-strong line
+    pulls the area down.  (RouteLLM's ``evaluate.py`` instead takes trapezoids over the raw,
+    possibly non-monotone points, over the range of shares they cover.)
+
+    >>> apgr([0.5], [0.875], 0.5, 1.0)  # PGR 0, 0.75, 1 at shares 0, 0.5, 1
+    0.625
+    """
+    s, p = _envelope(strong_share, quality, q_weak, q_strong, "apgr")
+    return float(np.trapezoid(p, s))
+
+
+def cpt(
+    strong_share: ArrayLike, quality: ArrayLike, q_weak: float, q_strong: float, target: float
+) -> float:
+    """Call-performance threshold: the least strong share whose PGR reaches ``target``.
+
+    Searched on the same monotone envelope as :func:`apgr` and interpolated linearly, so the
+    result is in [0, 1] (a fraction, not a percentage); NaN if the envelope never reaches it.
+
+    >>> cpt([0.5], [0.875], 0.5, 1.0, 0.375)  # PGR 0.75 at share 0.5, so 0.375 at 0.25
+    0.25
+    """
+    if not np.isfinite(target):
+        raise ValueError(f"cpt: target must be finite, got {target}")
+    s, p = _envelope(strong_share, quality, q_weak, q_strong, "cpt")
+    i = int(np.searchsorted(p, target, side="left"))  # first envelope point with PGR >= target
+    if i == p.size:
+        return float("nan")
+    if i == 0:
+        return float(s[0])
+    return float(s[i - 1] + (target - p[i - 1]) / (p[i] - p[i - 1]) * (s[i] - s[i - 1]))
