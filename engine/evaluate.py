@@ -84,8 +84,14 @@ def outcome_sums(
     ([[2.0, 0.2], [0.1, 0.1]], [[1.0, 1.0], [1.0, 1.0]], [2, 1])
     """
     choice = np.atleast_2d(choice)
+    return per_prompt_sums(realised(cost, choice), realised(quality, choice), group, n_groups)
+
+
+def per_prompt_sums(
+    cost: np.ndarray, quality: np.ndarray, group: np.ndarray, n_groups: int
+) -> Sums:
+    """Per-group sums of per-prompt outcomes ``cost[k, n]`` and ``quality[k, n]``."""
     group = np.asarray(group, dtype=np.int64)
-    cs = reduce_blocks(block_sums(realised(cost, choice), group, n_groups))
-    qs = reduce_blocks(block_sums(realised(quality, choice), group, n_groups))
-    count = np.bincount(group, minlength=n_groups)
-    return Sums(cost=cs, quality=qs, count=count)
+    cs = reduce_blocks(block_sums(cost, group, n_groups))
+    qs = reduce_blocks(block_sums(quality, group, n_groups))
+    return Sums(cost=cs, quality=qs, count=np.bincount(group, minlength=n_groups))

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from routerbench.engine.data import RoutingData
-from routerbench.engine.evaluate import outcome_sums
+from routerbench.engine.evaluate import Sums, outcome_sums, per_prompt_sums
 from routerbench.engine.metrics import aiq, aiq_upstream, max_quality, ndch
 from routerbench.engine.splits import seeded_split, upstream_split
-from routerbench.routers.base import Router, name_of, params_json
+from routerbench.routers.base import Fitted, Router, name_of, params_json
 from routerbench.routers.reference import SingleModel
 
 SPLITS = ("upstream", "seeded")
@@ -56,6 +57,7 @@ def evaluate(
     """Fit each router per family on the train prompts and evaluate it on the test prompts."""
     fams = list(families) if families is not None else data.family_names()
     rows: list[dict[str, Any]] = []
+    exact: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
     for fam in fams:
         in_fam = data.families == fam
         train, test = data.take(in_fam & train_mask), data.take(in_fam & ~train_mask)
@@ -69,16 +71,20 @@ def evaluate(
             fitted = router.fit(train)
             scores = fitted.score(test)
             knobs = np.asarray(fitted.default_knobs(), dtype=np.float64)
-            choice = fitted.decide(scores, knobs)
-            sums = outcome_sums(test.quality, test.cost, choice, group, 1)
+            sums = knob_sums(fitted, scores, test, knobs, group, 1)
             cost_mean, quality_mean = sums.means()
+            key = (fam, name_of(router), params_json(router))
+            exact_path = getattr(fitted, "exact_path", None)
+            if exact_path is not None:
+                _, path_cost, path_quality, n = exact_path(scores, test)
+                exact[key] = (path_cost / n, path_quality / n)
             elapsed = time.perf_counter() - t0
             for j, knob in enumerate(knobs):
                 rows.append(
                     {
                         "family": fam,
-                        "router": name_of(router),
-                        "params": params_json(router),
+                        "router": key[1],
+                        "params": key[2],
                         "knob_name": fitted.knob_name,
                         "knob": float(knob),
                         "cost_sum": float(sums.cost[0, j]),
@@ -91,22 +97,56 @@ def evaluate(
                     }
                 )
     points = pd.DataFrame(rows)
-    return Results(points=points, curves=curves_from_points(points))
+    return Results(points=points, curves=curves_from_points(points, exact))
 
 
-def curves_from_points(points: pd.DataFrame) -> pd.DataFrame:
-    """Per router configuration: hull, AIQ (paper and upstream variants), max quality, its cost."""
+def knob_sums(
+    fitted: Fitted,
+    scores: Any,
+    data: RoutingData,
+    knobs: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+) -> Sums:
+    """Per-group outcome sums of a fitted router at each knob value.
+
+    A router whose prompts each go to one model gives decisions (``decide``); one whose outcome is
+    not a single model's (a cascade pays for every call) gives per-prompt outcomes (``outcomes``).
+    """
+    outcomes = getattr(fitted, "outcomes", None)
+    if outcomes is not None:
+        cost, quality = outcomes(scores, data, knobs)
+        return per_prompt_sums(cost, quality, group, n_groups)
+    choice = fitted.decide(scores, knobs)
+    return outcome_sums(data.quality, data.cost, choice, group, n_groups)
+
+
+def curves_from_points(
+    points: pd.DataFrame,
+    exact: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] | None = None,
+) -> pd.DataFrame:
+    """Per router configuration: hull, AIQ (paper and upstream variants), max quality, its cost.
+
+    Where a router has an exact parameter path (``exact[(family, router, params)]``: mean cost and
+    quality at every step, in knob order), the curve is computed from the path instead of the
+    grid points: every operating point, not a sample of them.
+    """
+    exact = exact or {}
     out: list[dict[str, Any]] = []
     for fam, fp in points[points["status"] == "ok"].groupby("family", sort=False):
         single = fp[fp["router"] == "single"]
         ref = single if len(single) else fp
         c_min, c_max = float(ref["cost_mean"].min()), float(ref["cost_mean"].max())
         groups = list(fp.groupby(["router", "params"], sort=False))
-        upstream = aiq_upstream(
-            [(g["cost_mean"].to_numpy(), g["quality_mean"].to_numpy()) for _, g in groups]
-        )
-        for ((router, params), g), aiq_up in zip(groups, upstream, strict=True):
-            c, q = g["cost_mean"].to_numpy(), g["quality_mean"].to_numpy()
+        curves = [
+            exact.get(
+                (str(fam), str(router), str(params)),
+                (g["cost_mean"].to_numpy(), g["quality_mean"].to_numpy()),
+            )
+            for (router, params), g in groups
+        ]
+        upstream = aiq_upstream(curves)
+        for ((router, params), _), (c, q), aiq_up in zip(groups, curves, upstream, strict=True):
             hc, hq = ndch(c, q)
             qmax, cmax = max_quality(c, q)
             out.append(
