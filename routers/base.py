@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
+
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import NO_CALL
 
@@ -111,7 +112,7 @@ def check(cond: bool, router: str, msg: str) -> None:
 
 def _load_all() -> None:
     # Importing the router modules registers them; kept lazy so `base` has no import cycle.
-    from routerbench.routers import reference  # noqa: F401
+    from routerbench.routers import predictive, reference  # noqa: F401
 
 
 def as_choice(n: int, col: int, k: int = 1) -> np.ndarray:
