@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import NO_CALL
 from routerbench.engine.rng import keyed_uniforms, stable_keys
