@@ -1,0 +1,674 @@
+"""Read and write outcome data (:class:`RoutingData`) at any fsspec URL (path, file://, memory://,
+s3://, ...).
+
+:func:`load` detects the layout from the file name (``.pkl``/``.pickle``, ``.parquet``/``.pq``,
+``.csv``) and the file's columns, or takes it from ``format=``:
+
+- ``"upstream-wide"``: RouterBench's published pickles (``routerbench_0shot.pkl``, ``_5shot.pkl``):
+  ``sample_id, prompt, eval_name``, one quality column per model named by the model (object dtype,
+  floats in [0, 1] or NaN), ``<model>|total_cost``; ``<model>|model_response`` and
+  ``oracle_model_to_route_to`` are ignored. Models keep the file's quality-column order.
+- ``"upstream-long"``: ``routerbench_raw.pkl``: one row per ``(sample_id, model_name)`` with
+  ``performance`` and ``cost`` (plus ``prompt, eval_name``; other columns are ignored). Models in
+  order of first appearance; a pair that is absent is a missing outcome (NaN quality and cost).
+- ``"long"``: a generic long table, CSV or Parquet: ``prompt_id, model, quality, cost`` and
+  optionally ``family, eval_name, latency, prompt``; no other column. ``eval_name`` defaults to
+  ``family``, ``family`` to the one derived from ``eval_name``, and both to ``"all"``.
+- ``"parquet"``: our lossless layout, ``routing-data/1`` (below). A Parquet file without its
+  metadata is read as a generic long table.
+
+Pickles are read with :func:`routerbench.engine.safepickle.safe_load`, never ``pickle.load``.
+Every mistake in a file is a one-line :class:`DataError` naming the URL and the column or key.
+
+Layout ``routing-data/1``: one row per prompt, in the data's order.
+
+==========  ==========================  ==============================================
+column      Arrow type                  holds
+==========  ==========================  ==============================================
+prompt_id   string                      ``prompt_ids``
+eval_name   string                      ``eval_names``
+family      string                      ``families``
+quality     fixed_size_list<double>[m]  ``quality[i, :]`` in model order (NaN = missing)
+cost        fixed_size_list<double>[m]  ``cost[i, :]``
+latency     fixed_size_list<double>[m]  ``latency[i, :]``, only if the data has latency
+prompt      string                      ``prompts``, only if the data has prompts
+features    fixed_size_list<double>[d]  ``features[i, :]``, only if it has features, d > 0
+==========  ==========================  ==============================================
+
+Schema metadata (UTF-8): ``routerbench.format = "routing-data/1"``, ``routerbench.models`` (JSON
+list of the m model names, in order), ``routerbench.source``, ``routerbench.synthetic``
+(``"true"``/``"false"``) and, if the data has features, ``routerbench.features_dim``.
+
+:func:`save` writes that layout, the upstream pickles or the long table. A local file is written
+to a temporary name in the same folder and renamed; any other URL gets one object, written after
+the bytes are complete; on any error nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.safepickle import safe_load
+
+FORMATS = ("upstream-wide", "upstream-long", "parquet", "long")
+LAYOUT = "routing-data/1"
+NO_MODEL_CORRECT = "no_model_correct"
+RESPONSE_PLACEHOLDER = "['<synthetic response>']"
+PROMPT_PLACEHOLDER = "['<no prompt>']"
+
+_SUFFIXES = {
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+}
+_WIDE_KEYS = ("sample_id", "prompt", "eval_name")
+_ORACLE = "oracle_model_to_route_to"
+_RAW_REQUIRED = ("sample_id", "prompt", "eval_name", "performance", "model_name", "cost")
+_LONG_COLUMNS = (
+    "prompt_id",
+    "model",
+    "quality",
+    "cost",
+    "family",
+    "eval_name",
+    "latency",
+    "prompt",
+)
+_TEXT_COLUMNS = ("prompt_id", "model", "family", "eval_name", "prompt")
+_NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "empty"}
+_TABLE_COLUMNS = ("prompt_id", "eval_name", "family", "quality", "cost", "latency", "prompt")
+_META = b"routerbench."
+
+
+# ------------------------------------------------------------------------------------ reading
+def load(
+    url: str, *, format: str | None = None, storage_options: dict[str, Any] | None = None
+) -> RoutingData:
+    """Read outcome data from ``url``; ``format`` (one of :data:`FORMATS`) overrides detection.
+
+    >>> import numpy as np
+    >>> d = RoutingData(quality=[[1.0, np.nan]], cost=[[0.1, np.nan]], models=["a", "b"],
+    ...                 prompt_ids=["p0"], eval_names=["mmlu-x"])
+    >>> save(d, "memory://doc/d.parquet")
+    >>> e = load("memory://doc/d.parquet")
+    >>> e.models, e.quality.tolist(), e.families.tolist()
+    (('a', 'b'), [[1.0, nan]], ['mmlu'])
+    """
+    kind = _file_kind(url, format)
+    obj = _read(url, kind, storage_options)
+    if kind == "pickle":
+        frame = _columns_checked(obj, url)
+        layout = format or ("upstream-long" if "model_name" in frame.columns else "upstream-wide")
+        return _from_wide(frame, url) if layout == "upstream-wide" else _from_raw(frame, url)
+    if kind == "csv":
+        return _from_long(_columns_checked(obj, url), url)
+    meta = obj.schema.metadata or {}
+    if _META + b"format" in meta and format != "long":
+        return _from_table(obj, meta, url)
+    if format == "parquet":
+        raise DataError(
+            f"{url}: not a routerbench Parquet file (no 'routerbench.format' schema metadata); "
+            "pass format='long' for a long table"
+        )
+    return _from_long(_columns_checked(obj.to_pandas(), url), url)
+
+
+def _file_kind(url: str, format: str | None) -> str:
+    suffix = os.path.splitext(url.rstrip("/"))[1].lower()
+    if format is None:
+        if suffix not in _SUFFIXES:
+            raise DataError(
+                f"{url}: cannot tell the format from the file name; name it .pkl, .parquet or "
+                f".csv, or pass format= one of {list(FORMATS)}"
+            )
+        return _SUFFIXES[suffix]
+    if format not in FORMATS:
+        raise DataError(f"{url}: unknown format {format!r}; expected one of {list(FORMATS)}")
+    if format.startswith("upstream"):
+        return "pickle"
+    return "csv" if format == "long" and suffix == ".csv" else "parquet"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = (str(exc).splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {text}"
+
+
+def _read(url: str, kind: str, storage_options: dict[str, Any] | None) -> Any:
+    what = {"pickle": "pickle", "parquet": "Parquet file", "csv": "CSV file"}[kind]
+    try:
+        with fsspec.open(url, "rb", **(storage_options or {})) as f:
+            if kind == "pickle":
+                return safe_load(f, name=url)
+            if kind == "parquet":
+                return pq.read_table(f)
+            return pd.read_csv(
+                f,
+                dtype=dict.fromkeys(_TEXT_COLUMNS, str),
+                keep_default_na=False,
+                na_values={c: ["", "NaN", "nan", "NA"] for c in ("quality", "cost", "latency")},
+            )
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{url}: file not found") from None
+    except Exception as exc:  # unreadable, truncated, wrong kind, unknown protocol: one line
+        raise DataError(f"{url}: not a readable {what} ({_first_line(exc)})") from None
+
+
+def _columns_checked(obj: object, url: str) -> pd.DataFrame:
+    """A DataFrame with unique string column names and at least one row."""
+    if not isinstance(obj, pd.DataFrame):
+        raise DataError(f"{url}: expected a pandas DataFrame, the file holds {type(obj).__name__}")
+    names = [str(c) for c in obj.columns]
+    if len(set(names)) != len(names):
+        dup = next(c for c in names if names.count(c) > 1)
+        raise DataError(f"{url}: column {dup!r} appears more than once")
+    if len(obj) == 0:
+        raise DataError(f"{url}: the table is empty (no rows)")
+    obj.columns = pd.Index(names, dtype=object)
+    return obj
+
+
+def _require(frame: pd.DataFrame, url: str, columns: Sequence[str], layout: str) -> None:
+    for col in columns:
+        if col not in frame.columns:
+            raise DataError(f"{url}: missing column {col!r} ({layout} needs {list(columns)})")
+
+
+def _is_number(v: object) -> bool:
+    if isinstance(v, bool | np.bool_):
+        return False
+    return isinstance(v, int | float | np.integer | np.floating) or v is None
+
+
+def _numbers(series: pd.Series, url: str, col: str) -> np.ndarray:
+    """The column as float64 (None/NaN -> NaN); a DataError unless every value is a number."""
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind not in _NUMERIC_KINDS:
+        bad = next((v for v in series if not _is_number(v)), series.iloc[0])
+        raise DataError(f"{url}: column {col!r} must hold numbers, found {kind} value {bad!r}")
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _strings(series: pd.Series, url: str, col: str, *, key: bool = False) -> np.ndarray:
+    """The column as an object array of str; no missing values (and no "" in a key column)."""
+    arr = series.to_numpy(dtype=object)
+    missing = pd.isna(arr)
+    if key:
+        missing |= arr == ""
+    if missing.any():
+        i = int(np.argmax(missing))
+        raise DataError(f"{url}: column {col!r} has a missing value at row {i}")
+    if pd.api.types.infer_dtype(arr, skipna=False) != "string":
+        arr = np.array([str(v) for v in arr], dtype=object)
+    return arr
+
+
+def _check_outcomes(
+    url: str,
+    q: np.ndarray,
+    c: np.ndarray,
+    where: tuple[str, np.ndarray],
+    models: Sequence[str],
+    columns: tuple[Sequence[str], Sequence[str]],
+) -> None:
+    """Quality in [0, 1] or NaN; cost finite and >= 0, NaN only where quality is NaN too."""
+    key, ids = where
+    for arr, ok, cols, rule in (
+        (q, np.isnan(q) | ((q >= 0) & (q <= 1)), columns[0], "quality in [0, 1] (or NaN)"),
+        (c, ((c >= 0) & (c < np.inf)) | (np.isnan(c) & np.isnan(q)), columns[1], "costs >= 0"),
+    ):
+        if not ok.all():
+            i, j = np.argwhere(~ok)[0]
+            raise DataError(
+                f"{url}: column {cols[j]!r} must hold {rule}, found {float(arr[i, j])!r} for "
+                f"{key} {ids[i]!r}, model {models[j]!r}"
+                + (" (NaN cost is allowed only for a missing outcome)" if arr is c else "")
+            )
+
+
+def _from_wide(frame: pd.DataFrame, url: str) -> RoutingData:
+    layout = "the upstream wide layout"
+    _require(frame, url, _WIDE_KEYS, layout)
+    models = [c for c in frame.columns if "|" not in c and c not in (*_WIDE_KEYS, _ORACLE)]
+    for col in frame.columns:
+        model, bar, field = col.rpartition("|")
+        if bar and field not in ("total_cost", "model_response"):
+            raise DataError(
+                f"{url}: unexpected column {col!r}: a per-model column ends in |total_cost or "
+                "|model_response"
+            )
+        if bar and model not in models:
+            raise DataError(f"{url}: column {col!r} has no quality column {model!r}")
+    if not models:
+        raise DataError(f"{url}: no quality columns (one per model, named by the model)")
+    cost_cols = [f"{m}|total_cost" for m in models]
+    _require(frame, url, cost_cols, layout)
+    q = np.column_stack([_numbers(frame[m], url, m) for m in models])
+    c = np.column_stack([_numbers(frame[col], url, col) for col in cost_cols])
+    ids = _strings(frame["sample_id"], url, "sample_id", key=True)
+    dup = pd.Index(ids).duplicated()
+    if dup.any():
+        raise DataError(f"{url}: column 'sample_id' must be unique, {ids[dup][0]!r} repeats")
+    _check_outcomes(url, q, c, ("sample_id", ids), models, (models, cost_cols))
+    return RoutingData(
+        quality=q,
+        cost=c,
+        models=tuple(models),
+        prompt_ids=ids,
+        eval_names=_strings(frame["eval_name"], url, "eval_name"),
+        prompts=_strings(frame["prompt"], url, "prompt"),
+        source=url,
+    )
+
+
+def _from_raw(frame: pd.DataFrame, url: str) -> RoutingData:
+    _require(frame, url, _RAW_REQUIRED, "the upstream long layout")
+    return _from_rows(
+        frame,
+        url,
+        ("sample_id", "model_name", "performance", "cost"),
+        {"eval_names": "eval_name", "prompts": "prompt"},
+    )
+
+
+def _from_long(frame: pd.DataFrame, url: str) -> RoutingData:
+    unknown = [c for c in frame.columns if c not in _LONG_COLUMNS]
+    if unknown:
+        raise DataError(
+            f"{url}: unknown column {unknown[0]!r}; a long table has the columns "
+            f"{list(_LONG_COLUMNS)} (the first four required)"
+        )
+    _require(frame, url, _LONG_COLUMNS[:4], "a long table")
+    names = frame.columns
+    fields = {"families": "family", "prompts": "prompt"}
+    per_prompt = {k: v for k, v in fields.items() if v in names}
+    if "eval_name" in names or "family" in names:  # else eval_name = family = "all"
+        per_prompt["eval_names"] = "eval_name" if "eval_name" in names else "family"
+    return _from_rows(
+        frame,
+        url,
+        ("prompt_id", "model", "quality", "cost"),
+        per_prompt,
+        latency="latency" if "latency" in names else None,
+    )
+
+
+def _from_rows(
+    frame: pd.DataFrame,
+    url: str,
+    columns: tuple[str, str, str, str],
+    per_prompt: dict[str, str],
+    latency: str | None = None,
+) -> RoutingData:
+    """Pivot one row per (prompt, model) into [n, m] arrays; absent pairs are NaN."""
+    key, model, quality, cost = columns
+    ids = _strings(frame[key], url, key, key=True)
+    names = _strings(frame[model], url, model, key=True)
+    pc, prompt_ids = pd.factorize(ids)
+    mc, models = pd.factorize(names)
+    n, m = len(prompt_ids), len(models)
+    cell = pc * m + mc
+    order = np.argsort(cell, kind="stable")
+    dup = np.flatnonzero(cell[order][1:] == cell[order][:-1])
+    if dup.size:
+        r0, r1 = order[dup[0]], order[dup[0] + 1]
+        raise DataError(
+            f"{url}: ({key}, {model}) pair ({ids[r0]!r}, {names[r0]!r}) appears twice, at rows "
+            f"{r0} and {r1}; each pair may appear once"
+        )
+
+    def grid(values: np.ndarray) -> np.ndarray:
+        out = np.full(n * m, np.nan)
+        out[cell] = values
+        return out.reshape(n, m)
+
+    q = grid(_numbers(frame[quality], url, quality))
+    c = grid(_numbers(frame[cost], url, cost))
+    _check_outcomes(
+        url, q, c, (key, np.asarray(prompt_ids)), list(models), ([quality] * m, [cost] * m)
+    )
+    lat = None
+    if latency is not None:
+        lat = grid(_numbers(frame[latency], url, latency))
+        if (lat < 0).any():
+            raise DataError(f"{url}: column {latency!r} must hold latencies >= 0 (or NaN)")
+    first = np.unique(pc, return_index=True)[1]  # first row of each prompt
+    fields: dict[str, np.ndarray] = {}
+    for field, col in per_prompt.items():
+        vals = _strings(frame[col], url, col)
+        differs = np.flatnonzero(vals[first][pc] != vals)
+        if differs.size:
+            r = differs[0]
+            raise DataError(
+                f"{url}: column {col!r} must be the same on every row of {key} {ids[r]!r}, found "
+                f"{vals[first[pc[r]]]!r} and {vals[r]!r}"
+            )
+        fields[field] = vals[first]
+    return RoutingData(
+        quality=q,
+        cost=c,
+        models=tuple(models),
+        prompt_ids=np.asarray(prompt_ids, dtype=object),
+        eval_names=fields.get("eval_names", np.full(n, "all", dtype=object)),
+        families=fields.get("families"),  # type: ignore[arg-type]  # None: derived
+        prompts=fields.get("prompts"),
+        latency=lat,
+        source=url,
+    )
+
+
+def _from_table(table: pa.Table, meta: dict[bytes, bytes], url: str) -> RoutingData:
+    version = meta[_META + b"format"].decode()
+    if version != LAYOUT:
+        raise DataError(f"{url}: routerbench.format is {version!r}; this version reads {LAYOUT!r}")
+    try:
+        models = json.loads(meta.get(_META + b"models", b""))
+    except ValueError:
+        models = None
+    if not isinstance(models, list) or not models or not all(isinstance(x, str) for x in models):
+        raise DataError(f"{url}: schema metadata 'routerbench.models' must be a JSON list of names")
+    dim_text = meta.get(_META + b"features_dim", b"-1").decode()
+    if not dim_text.lstrip("-").isdigit():
+        raise DataError(f"{url}: schema metadata 'routerbench.features_dim' must be an integer")
+    dim = int(dim_text)
+    unknown = [c for c in table.column_names if c not in (*_TABLE_COLUMNS, "features")]
+    if unknown:
+        raise DataError(f"{url}: unknown column {unknown[0]!r} in a {LAYOUT} file")
+    n, m = table.num_rows, len(models)
+    if n == 0:
+        raise DataError(f"{url}: the table is empty (no rows)")
+    _require_arrow(table, url, _TABLE_COLUMNS[:5])
+
+    def text(col: str) -> np.ndarray:
+        arr = table.column(col)
+        if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+            raise DataError(f"{url}: column {col!r} must be of type string, found {arr.type}")
+        if arr.null_count:
+            raise DataError(f"{url}: column {col!r} has {arr.null_count} missing values")
+        return arr.to_numpy(zero_copy_only=False).astype(object)
+
+    def matrix(col: str, width: int) -> np.ndarray:
+        arr = table.column(col)
+        t = arr.type
+        fixed = pa.types.is_fixed_size_list(t) and t.list_size == width
+        if not (fixed and pa.types.is_floating(t.value_type)) or arr.null_count:
+            raise DataError(
+                f"{url}: column {col!r} must be fixed_size_list<double>[{width}] without nulls, "
+                f"found {t}"
+            )
+        flat = arr.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        return np.asarray(flat, dtype=np.float64).reshape(n, width)
+
+    ids = text("prompt_id")
+    q, c = matrix("quality", m), matrix("cost", m)
+    _check_outcomes(url, q, c, ("prompt_id", ids), models, (["quality"] * m, ["cost"] * m))
+    features = None
+    if dim > 0:
+        _require_arrow(table, url, ["features"])
+        features = matrix("features", dim)
+    elif dim == 0:
+        features = np.empty((n, 0))
+    names = table.column_names
+    try:
+        return RoutingData(
+            quality=q,
+            cost=c,
+            models=tuple(models),
+            prompt_ids=ids,
+            eval_names=text("eval_name"),
+            families=text("family"),
+            prompts=text("prompt") if "prompt" in names else None,
+            features=features,
+            latency=matrix("latency", m) if "latency" in names else None,
+            source=meta.get(_META + b"source", url.encode()).decode(),
+            synthetic=meta.get(_META + b"synthetic") == b"true",
+        )
+    except DataError as exc:  # the stored source is not the file being read: name the file
+        raise DataError(f"{url}: {exc}") from None
+
+
+def _require_arrow(table: pa.Table, url: str, columns: Sequence[str]) -> None:
+    for col in columns:
+        if col not in table.column_names:
+            raise DataError(f"{url}: missing column {col!r} ({LAYOUT} needs {list(columns)})")
+
+
+# ------------------------------------------------------------------------------------ writing
+def _objects(values: Sequence[Any] | np.ndarray) -> pd.Series:
+    return pd.Series(np.asarray(values, dtype=object), dtype=object)
+
+
+def _frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """A DataFrame with an object-dtype column index, as pandas < 3 wrote them."""
+    frame = pd.DataFrame(columns)
+    frame.columns = pd.Index(list(columns), dtype=object)
+    return frame
+
+
+def _turns(prompts: np.ndarray | None, n: int) -> list[str]:
+    """The ``prompt`` column: the repr of a list of turns (kept if it already is one)."""
+    if prompts is None:
+        return [PROMPT_PLACEHOLDER] * n
+    return [p if p[:2] in ("['", '["') and p[-2:] in ("']", '"]') else repr([p]) for p in prompts]
+
+
+def _oracle(q: np.ndarray, c: np.ndarray, models: Sequence[str]) -> np.ndarray:
+    """Per prompt: among the best-scoring models the cheapest (first in model order on ties);
+    ``no_model_correct`` when the best score is 0 (or every score is missing)."""
+    qq = np.where(np.isnan(q), -np.inf, q)
+    best = qq.max(axis=1)
+    pick = np.where(qq == best[:, None], c, np.inf).argmin(axis=1)
+    return np.where(best > 0, np.asarray(models, dtype=object)[pick], NO_MODEL_CORRECT)
+
+
+def to_upstream_wide_frame(data: RoutingData) -> pd.DataFrame:
+    """The published wide schema: ``sample_id, prompt, eval_name``, one quality column per model
+    (object dtype of Python floats), ``<model>|model_response`` (a placeholder),
+    ``<model>|total_cost``, ``oracle_model_to_route_to``; models in the data's order.
+
+    >>> d = RoutingData(quality=[[1.0, 1.0], [0.0, 0.0]], cost=[[0.3, 0.1], [0.1, 0.2]],
+    ...                 models=["a", "b"], prompt_ids=["p0", "p1"], eval_names=["e", "e"])
+    >>> f = to_upstream_wide_frame(d)
+    >>> list(f.columns)[3:], f["oracle_model_to_route_to"].tolist()
+    (['a', 'b', 'a|model_response', 'b|model_response', 'a|total_cost', 'b|total_cost', \
+'oracle_model_to_route_to'], ['b', 'no_model_correct'])
+    """
+    n = data.n_prompts
+    cols: dict[str, Any] = {
+        "sample_id": _objects(data.prompt_ids),
+        "prompt": _objects(_turns(data.prompts, n)),
+        "eval_name": _objects(data.eval_names),
+    }
+    for j, model in enumerate(data.models):
+        cols[model] = pd.Series(data.quality[:, j].tolist(), dtype=object)
+    for model in data.models:
+        cols[f"{model}|model_response"] = _objects([RESPONSE_PLACEHOLDER] * n)
+    for j, model in enumerate(data.models):
+        cols[f"{model}|total_cost"] = data.cost[:, j]
+    cols[_ORACLE] = _objects(_oracle(data.quality, data.cost, data.models))
+    return _frame(cols)
+
+
+def to_upstream_long_frame(data: RoutingData) -> pd.DataFrame:
+    """The published raw schema (``sample_id, prompt, eval_name, performance, model_response,
+    model_name, cost``), one row per known outcome; a missing outcome has no row."""
+    rows, cols = np.nonzero(~data.missing)
+    return _frame(
+        {
+            "sample_id": _objects(data.prompt_ids[rows]),
+            "prompt": _objects(np.asarray(_turns(data.prompts, data.n_prompts), object)[rows]),
+            "eval_name": _objects(data.eval_names[rows]),
+            "performance": data.quality[rows, cols],
+            "model_response": _objects([RESPONSE_PLACEHOLDER] * len(rows)),
+            "model_name": _objects(np.asarray(data.models, dtype=object)[cols]),
+            "cost": data.cost[rows, cols],
+        }
+    )
+
+
+def to_long_frame(data: RoutingData) -> pd.DataFrame:
+    """The generic long table: one row per (prompt, model), prompt-major, missing outcomes kept
+    as NaN; ``latency`` and ``prompt`` columns only when the data has them."""
+    n, m = data.quality.shape
+    rows = np.repeat(np.arange(n), m)
+    cols: dict[str, Any] = {
+        "prompt_id": _objects(data.prompt_ids[rows]),
+        "model": _objects(np.tile(np.asarray(data.models, dtype=object), n)),
+        "quality": data.quality.ravel(),
+        "cost": data.cost.ravel(),
+        "family": _objects(data.families[rows]),
+        "eval_name": _objects(data.eval_names[rows]),
+    }
+    if data.latency is not None:
+        cols["latency"] = data.latency.ravel()
+    if data.prompts is not None:
+        cols["prompt"] = _objects(data.prompts[rows])
+    return _frame(cols)
+
+
+def _fixed(matrix: np.ndarray) -> pa.FixedSizeListArray:
+    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel()), matrix.shape[1])
+
+
+def to_table(data: RoutingData) -> pa.Table:
+    """``data`` in the ``routing-data/1`` layout (see the module docstring)."""
+    cols: dict[str, pa.Array] = {
+        "prompt_id": pa.array(data.prompt_ids.tolist(), pa.string()),
+        "eval_name": pa.array(data.eval_names.tolist(), pa.string()),
+        "family": pa.array(data.families.tolist(), pa.string()),
+        "quality": _fixed(data.quality),
+        "cost": _fixed(data.cost),
+    }
+    meta = {
+        "format": LAYOUT,
+        "models": json.dumps(list(data.models)),
+        "source": data.source,
+        "synthetic": "true" if data.synthetic else "false",
+    }
+    if data.latency is not None:
+        cols["latency"] = _fixed(data.latency)
+    if data.prompts is not None:
+        cols["prompt"] = pa.array(data.prompts.tolist(), pa.string())
+    if data.features is not None:
+        meta["features_dim"] = str(data.features.shape[1])
+        if data.features.shape[1]:
+            cols["features"] = _fixed(data.features)
+    return pa.table(cols).replace_schema_metadata({f"routerbench.{k}": v for k, v in meta.items()})
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def save(
+    data: RoutingData,
+    url: str,
+    *,
+    format: str = "parquet",
+    storage_options: dict[str, Any] | None = None,
+) -> None:
+    """Write ``data`` to ``url`` atomically; ``format`` is one of :data:`FORMATS` (``"long"``
+    writes CSV when ``url`` ends in ``.csv``, else Parquet; the upstream layouts are pickles).
+
+    >>> d = RoutingData(quality=[[1.0]], cost=[[0.1]], models=["a"], prompt_ids=["p0"],
+    ...                 eval_names=["e"], source="mine")
+    >>> save(d, "memory://doc/d.pkl", format="upstream-wide")
+    >>> load("memory://doc/d.pkl").quality.tolist()
+    [[1.0]]
+    """
+    if format not in FORMATS:
+        raise DataError(f"{url}: unknown format {format!r}; expected one of {list(FORMATS)}")
+    if format == "parquet":
+        payload = _parquet_bytes(to_table(data))
+    elif format == "upstream-wide":
+        payload = pickle.dumps(to_upstream_wide_frame(data), protocol=4)
+    elif format == "upstream-long":
+        payload = pickle.dumps(to_upstream_long_frame(data), protocol=4)
+    elif url.lower().endswith(".csv"):
+        payload = to_long_frame(data).to_csv(index=False).encode()
+    else:
+        frame = to_long_frame(data)
+        payload = _parquet_bytes(pa.Table.from_pandas(frame, preserve_index=False))
+    _write(url, payload, storage_options)
+
+
+def _write(url: str, payload: bytes, storage_options: dict[str, Any] | None) -> None:
+    """Local: temporary file in the same folder, then rename. Elsewhere: one object."""
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        if not isinstance(fs, LocalFileSystem):
+            fs.pipe_file(path, payload)
+            return
+        folder, base = os.path.split(path)
+        tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "xb") as f:
+                f.write(payload)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except FileNotFoundError:
+        raise DataError(f"{url}: cannot write: the folder does not exist") from None
+    except Exception as exc:  # permissions, unknown protocol, a folder in the way, ...
+        raise DataError(f"{url}: cannot write ({_first_line(exc)})") from None
+
+
+# ------------------------------------------------------------------------------------ summary
+def summarize(data: RoutingData) -> pd.DataFrame:
+    """One row per model: ``model, mean_quality, mean_cost, total_cost, n_missing`` (means over
+    the known outcomes). ``attrs`` holds the totals: ``rows``, ``models``, ``families`` (name ->
+    rows, in order of appearance), ``source``, ``synthetic``.
+
+    >>> d = RoutingData(quality=[[1.0, 0.0], [0.5, float("nan")]], cost=[[0.2, 0.1], [0.4, 0.1]],
+    ...                 models=["a", "b"], prompt_ids=["p0", "p1"], eval_names=["mmlu-x", "mbpp"])
+    >>> s = summarize(d)
+    >>> s["mean_quality"].tolist(), s["n_missing"].tolist(), s.attrs["families"]
+    ([0.75, 0.0], [0, 1], {'mmlu': 1, 'mbpp': 1})
+    """
+    known = ~data.missing
+    n_known = known.sum(axis=0)
+    costs = np.isfinite(data.cost)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_q = np.where(known, data.quality, 0.0).sum(axis=0) / n_known
+        total = np.where(costs, data.cost, 0.0).sum(axis=0)
+        mean_c = total / costs.sum(axis=0)
+    out = pd.DataFrame(
+        {
+            "model": list(data.models),
+            "mean_quality": mean_q,
+            "mean_cost": mean_c,
+            "total_cost": total,
+            "n_missing": data.n_prompts - n_known,
+        }
+    )
+    fams = data.families.astype(str)
+    out.attrs = {
+        "rows": data.n_prompts,
+        "models": data.n_models,
+        "families": {f: int((fams == f).sum()) for f in data.family_names()},
+        "source": data.source,
+        "synthetic": data.synthetic,
+    }
+    return out

@@ -1,0 +1,286 @@
+"""The restricted unpickler: real pandas/NumPy pickles load, anything else is refused."""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import functools
+import io
+import os
+import pickle
+import shlex
+import subprocess
+import zlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from routerbench.engine.data import DataError
+from routerbench.engine.safepickle import safe_load
+
+# Written by `DataFrame.to_pickle` with pandas 2.1.2 / NumPy 1.26.1 (the versions behind the
+# published files), default protocol 5, RangeIndex named "idx"; and with pandas 1.5.3 / NumPy
+# 1.24.4, protocol 2 (Python 2 names, _codecs.encode), Int64Index [10, 11, 12]. Both hold
+# `_expected_upstream()` (zlib + base64 of the pickle bytes).
+PANDAS_2_1_PROTOCOL_5 = """
+eNp1VFtr3EYU3l3v2l47jR3TXAxJ2dKE3RCk2CFJ+1BQEpduW2EHAm0CJoiRNLsztaQRMyNvDLk+xHFg3jLNf+gP6EOh
+P6L0F5QW+tKX5s2UQHNmJDfr2JkHnTNH5zbfuTxu/fBzq2aPOpajLEbCjRjH7oCjFGvV/gJJ9KXlX+jzT/QD3VPNIB1y
+rT4aV6eZxDxDiXBTlKEh5kKrIzcSFm2slncwVycqiyChoXhrotVcUGQ5jTYSHITGxigvZEWab5XegcWcRlrNBgPO0rAY
+DKzH3sulMvfavw+//0W+IF552330+sdXv62GufeK/Lnz027Tc1ZO//3H1RmPnvl2db6Y87RqWf9AY7mVm9epxuAz/Xzn
+mb6le/6Eqn+u19bWvvkPjv34NalDv+FPbGtVX9ES1NR0WNBE0gye0BIJjYwbf8pv+3XjxW+YL5lVx8eekhZggDhHEPpI
+wHHEMiF5EUkwJfNqCgCyP8FR7aleqYe6TKjuT5vQZEE1bu5L8/47aXqQ5vO7UKYP0zQpHATeWcbSLXcTJe4VrU4OOYqx
+IyLCWOKkSBI3xpvuklYfpDLEWVTel7VaXO9ez8QI886IStJBnQRLKJnbvavV/Hr3NkGyQ0Xn0oVLnhEdAxGnEoNiznBq
+1Y7uzwGUDkTXaqqKq/veP2X9+o92K8b7a2BPv6ozSH4tGfKJmhQRSpBpBHJ8ZboU/+7pbVOaFiRvMgB62dD2epczgUUl
+u1HRK4bOrnc3KYPX2b8Lw1w6l53l5aWrTs7xJsUjwCKl8AiIRi9WnPNp6EQAgSZ9DJCTo72X12r7T72ijYpOVLRZ0Wrw
+apMVbVfUVpmOVZmcOKQVp59qsij/77NtbYp+av9QxvgeFm6IBIzyTJDhUfC1kRnEvlOtPd4OdQyDrsk50jV9R87vdd0M
+XC7afmoLlOYwoTTWajKHMcwlwIqhrYLM7AfSJ1+pjw+Cdz9lMU6g1UUOvQ6J9N6L5QHVM4e4k0xCyIgJCH/2/a7G1U4x
+jiJIvXQvWcBZITEw2pRONW3+a4VpHHJHLR6GIUfZ0IB4y9Ax4MiGmqDxPbMAJOISplY1hWS5htkEBgNTt46xbctmANsG
+YDNo763YIMUSWfhNTyIpYXk+AIyDQYKGlj2JkoSNRBAXOWwZBKknKMSwOXdEEbpvAD65HK4=
+"""
+PANDAS_1_5_PROTOCOL_2 = """
+eNp9VUt3FEUUnkxepMMjYBRQooMiGcRpkpiEqGiHgAQYE7QVaY2xre6ppJr063ZVZ4gyootMkq3+AY+uPK5YeA7Hwyrz
+B/wVrl2601vVPUZIoBdzb91Hzb3f/fr2t0U3JmGNcN2NEqovJSSg2mUiyBWlQeHMd9DRgGLZ6ioUCnawnEDnIxleKGgS
+Ep/rAQnJMk24NuNH7spcdtKgqx1u+57Dd+I1Ow1jz13xqe3IBA263TAN4rXs3iD1hUeShKxpdkLdKOQiSV2hQU8WpeGd
+ygu91cI67HNtN6pRl2s0lIoGfVYHVuyAZvWg9InwwlHob8J+Ew5swEETDpWrHdVitbMJA/mVNbEWY+Zhq4gZS1NwZGtz
+A54xYbBc7VS3XYBn5+fnr/+Dj/qpFgQ852yxPstAb+v3b25vPxTbPzB5koYH91oPt39p3W99P+fERus+a/28vbn9W+tB
+l1G5dKL1a+unSc3whm7ODaSHDDjKsLxjJhwX8Lzj2raTeohBaNsa9z0XC3uh2lvtq3ZswAkThqrFDXjRhJdYN+thCoMS
+w8ZOmvCybGyfbOwVlvVyYwpOyV5eNeF0u5e7MPxoL4aAsrO1CGfK1iD6g8BPKwRRj8IoWNNXia9PwGvWUXQtJ6RGK9xl
+UeRXAiKYXqOr+gictQ7IROHgDDLbKLxuHUfbwvDFkNdpUqp7gpVIyacCaaAPL0LFGlD+W4yIksdLY2fHDDTr1uHMnHiC
+YkIc0UCGn7MO7qoNRlTwrqpg1OrdqQfGZo2/srnM3vs7V4w/l9QzWyi0LX9kyhO4yF3iE2T1G2wQp97XTiu0fjRgXM5v
+woTJJpw3YcrqzhrHqt/M9XHU31JZC8NJxCnH89u5bwb1C7k+gfo7Vr/SV70I0ZKR71pHZJuxqIxXRkdHJitxQlc9WgdD
+YRx4CAhW553Ltcp5p+IirDDNDCrgotMmyowkyiUTLiuirMN7OU28KbgiaTJrwlWkCdtN9muK7NOFnacjl8VcduayK5fd
+uezJZRsyuC7RqprwvoA5R5J53oQbTfhgET4sP7ZhavQO5bpDONXskNbta9KigfnksDziowZ8nG2uGq40uNkG4BMJwC0T
+LAmAtg6fstNI/M/KajScBDEuJa8GC2p1xEkUxAI+V06K74Ed4mqERWawaevknhO5G+AK8nFv8RgXF4UvrPLTBvR4uG0N
+7X2tiAT+vRtxAV9ap5565f9CiXUMQ6OEuNhW9lcispMoFRQVcJAbrqNQUo3V5tMmUBOW2N4A44tBE89FjMXkeA70cgNY
+mf2HryfxvW3CisS3cx18dlXyRpah5fPvz+X+Nh8CyYfQhEhA7DBVBJiQ0CZwE0T2+cH9DKmag5yn+ljBqjrbARVEDbm+
+CHfUa0SESDisNeArNUZ7ySfLHL5uwF21xIjvR3Vu19IYlytBKHziUJ9DY5Onjv4vqlk0TQ==
+"""
+
+G4, M7 = "gpt-4-1106-preview", "mistralai/mistral-7b-chat"
+
+
+def _expected_upstream(index: pd.Index) -> pd.DataFrame:
+    """The frame the two embedded pickles were made from (upstream wide layout, 2 models)."""
+    frame = pd.DataFrame(
+        {
+            "sample_id": ["mmlu-astronomy.val.5", "grade-school-math.dev.0", "mtbench.dev.1"],
+            "prompt": ["['Answer with a letter.']", "['What is 2+2?']", "['Write a poem.']"],
+            "eval_name": ["mmlu-astronomy", "grade-school-math", "mtbench"],
+            G4: pd.Series([1.0, np.nan, 0.7], dtype=object),
+            M7: pd.Series([0.0, 0.25, 0.5], dtype=object),
+            f"{G4}|model_response": ["['A']", "['4']", "['roses']"],
+            f"{M7}|model_response": ["['B']", "['5']", "['violets']"],
+            f"{G4}|total_cost": [0.003, np.nan, 0.004],
+            f"{M7}|total_cost": [0.00004, 0.00005, 0.00006],
+            "oracle_model_to_route_to": [G4, M7, G4],
+        }
+    )
+    frame.index = index
+    return frame
+
+
+def _blob(text: str) -> bytes:
+    return zlib.decompress(base64.b64decode("".join(text.split())))
+
+
+def _load(payload: bytes, name: str = "f.pkl") -> Any:
+    return safe_load(io.BytesIO(payload), name=name)
+
+
+def _frames() -> dict[str, pd.DataFrame]:
+    obj_quality = pd.Series([1.0, 0.0, np.nan, np.float64(0.5)], dtype=object)
+    return {
+        "object": pd.DataFrame(
+            {"q": obj_quality, "s": pd.Series(["a", "b", "c", "d"], dtype=object)}
+        ),
+        "str": pd.DataFrame({"s": ["a", None, "c", "d"], "f": [1.0, np.nan, 2.0, 3.0]}),
+        "float-int-bool": pd.DataFrame(
+            {"f": [0.1, np.nan, 0.3, 0.4], "i": [1, 2, 3, 4], "b": [True, False, True, False]}
+        ),
+        "string-index": pd.DataFrame({"f": [1.0, 2.0, 3.0, 4.0]}, index=["w", "x", "y", "z"]),
+        "int-index": pd.DataFrame({"f": [1.0, 2.0, 3.0, 4.0]}, index=[7, 3, 5, 1]),
+        "named-axes": pd.DataFrame({"q": obj_quality}).rename_axis("idx", axis=0),
+        "python-string": pd.DataFrame({"s": pd.array(["a", None, "c", "d"], dtype="string")}),
+    }
+
+
+class _Touch:
+    """Unpickling this runs `touch <path>` through os.system (if the unpickler allows it)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, (f"touch {shlex.quote(self.path)}",)
+
+
+class _Reduce:
+    """Unpickling this calls `func(*args)`."""
+
+    def __init__(self, func: object, *args: object) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return self.func, self.args
+
+
+class _Plain:
+    """An arbitrary class of ours."""
+
+
+def _refused(module: str, name: str) -> str:
+    return f"f.pkl: refusing to unpickle {module}.{name}: only pandas/numpy data types are allowed"
+
+
+class TestSafeLoad:
+    @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+    @pytest.mark.parametrize("kind", list(_frames()))
+    def test_real_frames_round_trip(self, kind: str, protocol: int) -> None:
+        """Frames with object, str, float, NaN columns and several indexes load unchanged."""
+        df = _frames()[kind]
+        out = _load(pickle.dumps(df, protocol=protocol))
+        assert isinstance(out, pd.DataFrame)
+        pd.testing.assert_frame_equal(out, df)
+
+    @pytest.mark.parametrize("protocol", [2, 4, 5])
+    def test_series_and_index(self, protocol: int) -> None:
+        """A Series and an Index load unchanged."""
+        s = pd.Series([0.5, np.nan], index=pd.Index(["a", "b"], dtype=object), name="m")
+        pd.testing.assert_series_equal(_load(pickle.dumps(s, protocol=protocol)), s)
+        idx = pd.Index([3, 1, 2])
+        pd.testing.assert_index_equal(_load(pickle.dumps(idx, protocol=protocol)), idx)
+
+    def test_numpy_arrays(self) -> None:
+        """Plain, object and non-contiguous NumPy arrays load unchanged."""
+        a = np.arange(12.0).reshape(3, 4)
+        for arr in (a, a.T, np.array([1.0, "x", None], dtype=object)):
+            for protocol in (2, 5):
+                out = _load(pickle.dumps(arr, protocol=protocol))
+                assert isinstance(out, np.ndarray) and out.dtype == arr.dtype
+                assert out.tolist() == arr.tolist()
+
+    def test_to_pickle_file(self, tmp_path: os.PathLike[str]) -> None:
+        """A file written by DataFrame.to_pickle (pandas' default protocol) loads unchanged."""
+        path = os.path.join(tmp_path, "f.pkl")
+        df = _frames()["object"]
+        df.to_pickle(path)
+        with open(path, "rb") as f:
+            out: Any = safe_load(f, name=path)
+        pd.testing.assert_frame_equal(out, df)
+
+    def test_pandas_2_1_pickle(self) -> None:
+        """A pickle written by pandas 2.1.2 / NumPy 1.26 (the published files' versions) loads."""
+        out = _load(_blob(PANDAS_2_1_PROTOCOL_5))
+        expected = _expected_upstream(pd.RangeIndex(3, name="idx"))
+        pd.testing.assert_frame_equal(
+            out, expected, check_dtype=False, check_column_type=False, check_index_type=False
+        )
+        assert out[G4].dtype == object
+
+    def test_pandas_1_5_pickle(self) -> None:
+        """A protocol-2 pickle by pandas 1.5.3 / NumPy 1.24 (Int64Index, Python 2 names) loads."""
+        out = _load(_blob(PANDAS_1_5_PROTOCOL_2))
+        expected = _expected_upstream(pd.Index([10, 11, 12]))
+        pd.testing.assert_frame_equal(
+            out, expected, check_dtype=False, check_column_type=False, check_index_type=False
+        )
+
+    def test_os_system_is_not_run(self, tmp_path: os.PathLike[str]) -> None:
+        """A __reduce__ calling os.system is refused before it runs: the file is not created."""
+        target = os.path.join(tmp_path, "pwned")
+        payload = pickle.dumps(_Touch(target))
+        with pytest.raises(DataError) as err:
+            _load(payload)
+        assert str(err.value) == _refused(os.system.__module__, "system")
+        assert not os.path.exists(target)
+
+    def test_control_check_the_payload_works(self, tmp_path: os.PathLike[str]) -> None:
+        """The same payload under plain pickle does create the file (the test above is real)."""
+        target = os.path.join(tmp_path, "pwned")
+        pickle.loads(pickle.dumps(_Touch(target)))  # our own payload, in a temp folder
+        assert os.path.exists(target)
+
+    def test_payload_inside_a_frame(self, tmp_path: os.PathLike[str]) -> None:
+        """A malicious object in an object column of a real frame is refused too."""
+        target = os.path.join(tmp_path, "pwned")
+        df = pd.DataFrame({"q": pd.Series([1.0, _Touch(target)], dtype=object)})
+        with pytest.raises(DataError, match="refusing to unpickle"):
+            _load(pickle.dumps(df, protocol=4))
+        assert not os.path.exists(target)
+
+    @pytest.mark.parametrize(
+        ("func", "args"),
+        [
+            (builtins.eval, ("1 + 1",)),
+            (builtins.exec, ("x = 1",)),
+            (builtins.getattr, (str, "join")),
+            (subprocess.call, (["true"],)),
+            (functools.partial, (print, "x")),
+            (builtins.__import__, ("os",)),
+        ],
+    )
+    def test_dangerous_callables_refused(self, func: object, args: tuple[object, ...]) -> None:
+        """eval, exec, getattr, subprocess, functools.partial and __import__ are refused."""
+        module, name = func.__module__, func.__name__  # type: ignore[attr-defined]
+        with pytest.raises(DataError) as err:
+            _load(pickle.dumps(_Reduce(func, *args)))
+        assert str(err.value) == _refused(module, name)
+
+    def test_arbitrary_class_refused(self) -> None:
+        """An instance of an arbitrary class is refused, naming the class."""
+        with pytest.raises(DataError) as err:
+            _load(pickle.dumps(_Plain()))
+        assert str(err.value) == _refused(__name__, "_Plain")
+
+    def test_hand_written_global_refused(self) -> None:
+        """A protocol-0 GLOBAL opcode for builtins.getattr is refused."""
+        payload = b"cbuiltins\ngetattr\n(cos\nsystem\nS'x'\ntR."
+        with pytest.raises(DataError) as err:
+            _load(payload)
+        assert str(err.value) == _refused("builtins", "getattr")
+
+    def test_codecs_encode_only_latin1(self) -> None:
+        """_codecs.encode (used by protocol 2 for bytes) is allowed only with latin1."""
+        ok = b"\x80\x02c_codecs\nencode\nX\x02\x00\x00\x00abX\x06\x00\x00\x00latin1\x86R."
+        assert _load(ok) == b"ab"
+        bad = ok.replace(b"X\x06\x00\x00\x00latin1", b"X\x05\x00\x00\x00rot13")
+        with pytest.raises(DataError, match=r"^f\.pkl: not a readable pickle .*rot13"):
+            _load(bad)
+
+    @pytest.mark.parametrize("payload", [b"", b"\x80\x04\x95", b"not a pickle at all"])
+    def test_corrupt_is_one_line_error(self, payload: bytes) -> None:
+        """Empty, truncated or garbage input is a one-line DataError naming the file."""
+        with pytest.raises(DataError) as err:
+            _load(payload, name="s3://bucket/x.pkl")
+        msg = str(err.value)
+        assert msg.startswith("s3://bucket/x.pkl: not a readable pickle") and "\n" not in msg
+
+    @settings(max_examples=25, deadline=None)
+    @given(cut=st.floats(0.0, 0.999), protocol=st.sampled_from([2, 4, 5]))
+    def test_truncated_always_data_error(self, cut: float, protocol: int) -> None:
+        """A real frame's pickle cut anywhere gives a DataError, never another exception."""
+        payload = pickle.dumps(_frames()["object"], protocol=protocol)
+        with pytest.raises(DataError, match=r"^f\.pkl: not a readable pickle"):
+            _load(payload[: int(cut * len(payload))])
+
+    @settings(max_examples=30, deadline=None)
+    @given(
+        values=st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=20),
+        text=st.text(max_size=5),
+        protocol=st.integers(0, pickle.HIGHEST_PROTOCOL),
+    )
+    def test_random_frames_round_trip(self, values: list[float], text: str, protocol: int) -> None:
+        """Random object/float/str frames load exactly as pickled."""
+        n = len(values)
+        df = pd.DataFrame(
+            {
+                "q": pd.Series(values, dtype=object),
+                "c": np.asarray(values, dtype=np.float64) * 2,
+                "s": [text + str(i) for i in range(n)],
+            }
+        )
+        pd.testing.assert_frame_equal(_load(pickle.dumps(df, protocol=protocol)), df)
