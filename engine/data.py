@@ -48,17 +48,18 @@ def family_of(eval_name: str) -> str:
 
 
 def families_of(eval_names: Sequence[str] | np.ndarray) -> np.ndarray:
-    """Vectorised :func:`family_of` (cached per distinct name)."""
-    names = np.asarray(eval_names, dtype=object)
-    uniq, inv = np.unique(names.astype(str), return_inverse=True)
-    fams = np.array([family_of(u) for u in uniq], dtype=object)
-    return fams[inv]
+    """Vectorised :func:`family_of` (computed once per distinct name)."""
+    fam = {name: family_of(name) for name in set(eval_names)}
+    return np.array([fam[name] for name in eval_names], dtype=object)
 
 
 def _as_str_array(values: Sequence[str] | np.ndarray, what: str, n: int) -> np.ndarray:
+    """An object array of ``str`` (no fixed-width copy: one long string must not cost n times)."""
     arr = np.asarray(values, dtype=object)
     if arr.shape != (n,):
         raise DataError(f"{what}: expected {n} values, got shape {arr.shape}")
+    if not all(type(x) is str for x in arr):
+        arr = np.array([str(x) for x in arr], dtype=object)
     return arr
 
 
@@ -135,19 +136,20 @@ class RoutingData:
                 f"{src}: cost is NaN where quality is known, model {models[bad[1]]!r} "
                 f"row {bad[0]} (NaN cost is allowed only for a missing outcome)"
             )
-        pids = _as_str_array(self.prompt_ids, f"{src}: prompt_ids", n).astype(str).astype(object)
-        if len(np.unique(pids)) != n:
-            u, cnt = np.unique(pids, return_counts=True)
-            raise DataError(f"{src}: prompt ids must be unique, {u[cnt > 1][0]!r} is repeated")
-        evals = _as_str_array(self.eval_names, f"{src}: eval_names", n).astype(str).astype(object)
+        pids = _as_str_array(self.prompt_ids, f"{src}: prompt_ids", n)
+        if len(set(pids)) != n:
+            seen: set[str] = set()
+            dup = next(p for p in pids if p in seen or seen.add(p))  # type: ignore[func-returns-value]
+            raise DataError(f"{src}: prompt ids must be unique, {dup!r} is repeated")
+        evals = _as_str_array(self.eval_names, f"{src}: eval_names", n)
         fams = (
             families_of(evals)
             if self.families is None
-            else _as_str_array(self.families, f"{src}: families", n).astype(str).astype(object)
+            else _as_str_array(self.families, f"{src}: families", n)
         )
         prompts = None
         if self.prompts is not None:
-            prompts = _as_str_array(self.prompts, f"{src}: prompts", n).astype(str).astype(object)
+            prompts = _as_str_array(self.prompts, f"{src}: prompts", n)
         feats = None
         if self.features is not None:
             feats = np.asarray(self.features, dtype=np.float64)
@@ -192,8 +194,7 @@ class RoutingData:
 
     def family_names(self) -> list[str]:
         """Families in order of first appearance."""
-        _, first = np.unique(self.families.astype(str), return_index=True)
-        return [str(self.families[i]) for i in sorted(first)]
+        return list(dict.fromkeys(self.families))
 
     def model_index(self, name: str) -> int:
         """Column of model ``name``; a :class:`DataError` with a suggestion if unknown."""
