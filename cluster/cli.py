@@ -11,11 +11,13 @@ import datetime as dt
 import hashlib
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from typing import Any
 
-from routerbench.engine.data import PAPER_FAMILIES, DataError, RoutingData
+from routerbench.engine.data import DataError, RoutingData
 from routerbench.routers.base import RouterError
+from routerbench.sweeps.spec import SpecError
 
 DEFAULT_N = 36497
 
@@ -38,93 +40,114 @@ def _log(args: argparse.Namespace, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def _load(url: str | None, args: argparse.Namespace) -> RoutingData:
-    from routerbench.engine import io, synth
-
-    if url is None:
-        _log(args, f"data: synthetic RouterBench-shaped set, {DEFAULT_N} prompts, seed {args.seed}")
-        return synth.generate(DEFAULT_N, args.seed)
-    _log(args, f"data: {url}")
-    return io.load(url)
-
-
 # ---------------------------------------------------------------------------------------- run
-def cmd_run(args: argparse.Namespace) -> int:
-    from routerbench.cluster import store
-    from routerbench.sweeps.plot import plot_family
-    from routerbench.sweeps.report import leaderboard_table
-    from routerbench.sweeps.runner import evaluate, reference_routers, split_mask
+def _spec(path: str | None) -> Any:
+    from importlib.resources import files
 
-    t0 = time.perf_counter()
-    data = _load(args.data, args)
-    full = data.complete()
-    if full.n_prompts < data.n_prompts:
-        _log(args, f"dropped {data.n_prompts - full.n_prompts} prompts with missing outcomes")
-    routers = reference_routers(full, seed=args.seed)
-    train = split_mask(full, args.split, args.seed)
-    fams = _families(full, args.family)
+    from routerbench.sweeps import spec as specmod
 
-    from tqdm import tqdm
+    if path is None:
+        res = files("routerbench.sweeps").joinpath("quick.toml")
+        text = res.read_text()
+        return specmod.parse(tomllib.loads(text), source="sweeps/quick.toml", text=text)
+    return specmod.load(path)
 
-    bar = tqdm(total=len(fams) * len(routers), disable=args.quiet, unit="router", file=sys.stderr)
 
-    def progress(msg: str) -> None:
-        bar.set_description(msg[:40])
-        bar.update(1)
+def cmd_validate(args: argparse.Namespace) -> int:
+    from routerbench.sweeps import spec as specmod
+    from routerbench.sweeps.execute import load_data, plan
 
-    res = evaluate(full, routers, train_mask=train, families=fams, progress=progress)
-    bar.close()
-
-    run_id = args.run_id or _run_id(full, args)
-    out = store.join(args.out, run_id)
-    provenance = {
-        "run_id": run_id,
-        "data_source": full.source,
-        "data_fingerprint": full.fingerprint(),
-        "synthetic": full.synthetic,
-        "split": args.split,
-        "seed": args.seed,
-        "routerbench_version": _version(),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    points = res.points.assign(run_id=run_id, data_fingerprint=provenance["data_fingerprint"])
-    curves = res.curves.assign(run_id=run_id, data_fingerprint=provenance["data_fingerprint"])
-    store.write_table(store.join(out, "points.parquet"), points)
-    store.write_table(store.join(out, "curves.parquet"), curves)
-    if not args.no_plots:
-        tag = " (synthetic data)" if full.synthetic else ""
-        for fam in fams:
-            png = plot_family(res.points, res.curves, fam, title=f"{fam}{tag}")
-            store.write_bytes(store.join(out, "plots", f"{_safe(fam)}.png"), png)
-    provenance["seconds"] = round(time.perf_counter() - t0, 3)
-    store.write_json(store.join(out, "manifest.json"), provenance)
-
-    print(leaderboard_table(res.curves, synthetic=full.synthetic))
-    _log(args, f"results: {out}  ({provenance['seconds']:.1f} s)")
+    if args.fields:
+        print(specmod.describe_fields())
+        return 0
+    spec = _spec(args.spec)
+    print(f"spec {spec.source}: valid (hash {spec.hash})")
+    data = load_data(spec, args.data) if args.data or not spec.data["url"] else None
+    if data is None:
+        print(f"data: {spec.data['url']} (not loaded; pass --data to plan against it)")
+        return 0
+    p = plan(spec, data)
+    print(f"data: {data!r}")
+    print(f"families: {', '.join(p.families)}")
+    print(f"splits: {', '.join(s.name for s in p.splits)}")
+    counts: dict[str, int] = {}
+    for c in p.cells:
+        counts[c.router] = counts.get(c.router, 0) + 1
+    print(f"cells: {len(p.cells)} (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
+    fits = len(p.cells) * len(p.families)
+    print(
+        f"work: {fits} fits, each scoring its family's test prompts once; "
+        f"search: {spec.search['kind']}; bootstrap replicates: {spec.metrics['bootstrap']}"
+    )
     return 0
 
 
-def _families(data: RoutingData, asked: list[str] | None) -> list[str]:
-    """The asked families ('all': every one); by default the paper's seven that are present, or
-    every family if none is."""
-    names = data.family_names()
-    if not asked:
-        return [f for f in names if f in PAPER_FAMILIES] or names
-    unknown = sorted(set(asked) - {*names, "all"})
-    if unknown:
-        raise UsageError(
-            f"--family {unknown[0]!r} is not in the data: expected 'all' or one of {names}"
-        )
-    return names if "all" in asked else [f for f in names if f in asked]
+def cmd_run(args: argparse.Namespace) -> int:
+    from routerbench.cluster import store
+    from routerbench.sweeps.execute import load_data, plan, run_grid
+    from routerbench.sweeps.plot import plot_family
+    from routerbench.sweeps.report import leaderboard_table
+
+    t0 = time.perf_counter()
+    spec = _spec(args.spec)
+    data = load_data(spec, args.data)
+    _log(args, f"data: {data!r}")
+    p = plan(spec, data)
+    _log(args, f"plan: {len(p.cells)} cells x {len(p.families)} families")
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(p.cells), disable=args.quiet, unit="cell", file=sys.stderr)
+    res = run_grid(spec, p, fail_fast=args.fail_fast, on_result=lambda r: bar.update(1))
+    bar.close()
+
+    run_id = args.run_id or _run_id(spec.hash, data)
+    out = store.join(args.out or spec.output["url"], run_id)
+    provenance = {
+        "run_id": run_id,
+        "spec": spec.source,
+        "spec_hash": spec.hash,
+        "data_source": data.source,
+        "data_fingerprint": data.fingerprint(),
+        "synthetic": data.synthetic,
+        "routerbench_version": _version(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    extra = {k: provenance[k] for k in ("run_id", "spec_hash", "data_fingerprint")}
+    store.write_table(store.join(out, "points.parquet"), res.points.assign(**extra))
+    store.write_table(store.join(out, "curves.parquet"), res.curves.assign(**extra))
+    store.write_bytes(store.join(out, "spec.toml"), spec.text.encode())
+    if not args.no_plots:
+        tag = " (synthetic data)" if data.synthetic else ""
+        for fam in p.families:
+            for split in sorted(set(res.curves["split"])):
+                png = plot_family(
+                    res.points[res.points["split"] == split],
+                    res.curves[res.curves["split"] == split],
+                    fam,
+                    title=f"{fam}, {split} split{tag}",
+                )
+                name = _safe(fam) if split in ("upstream", "custom") else f"{_safe(fam)}-{split}"
+                store.write_bytes(store.join(out, "plots", f"{name}.png"), png)
+    failed = int((res.points["status"] == "failed").sum())
+    provenance["seconds"] = round(time.perf_counter() - t0, 3)
+    provenance["failed_rows"] = failed
+    store.write_json(store.join(out, "manifest.json"), provenance)
+
+    print(leaderboard_table(res.curves, synthetic=data.synthetic))
+    if failed:
+        _log(args, f"{failed} failed rows (see the 'error' column of points.parquet)")
+    _log(args, f"results: {out}  ({provenance['seconds']:.1f} s)")
+    return 0
 
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
-def _run_id(data: RoutingData, args: argparse.Namespace) -> str:
+def _run_id(spec_hash: str, data: RoutingData) -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    key = f"{data.fingerprint()}|{args.split}|{args.seed}"
+    key = f"{spec_hash}|{data.fingerprint()}"
     return f"{stamp}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
@@ -184,34 +207,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "run",
-        help="run the default job: reference routers per family, table, Parquet and plots",
-        description="Per family: every single model, the oracle, the zero router and a random "
-        "router on the test split; prints AIQ, max quality and its cost; writes "
-        "points.parquet, curves.parquet, plots/<family>.png and manifest.json under OUT/<run id>/.",
+        help="run a sweep spec (default: the quick job on the embedded data set)",
+        description="Evaluate a spec's routers per family on its splits; prints AIQ (with its "
+        "interval), max quality and its cost; writes points.parquet, curves.parquet, "
+        "plots/<family>.png, spec.toml and manifest.json under OUT/<run id>/. Without SPEC, "
+        "runs sweeps/quick.toml: single models, oracle, zero, random and KNN routers.",
     )
-    r.add_argument("--data", metavar="URL", help="outcome data (default: embedded synthetic set)")
-    r.add_argument(
-        "--out", default="runs", metavar="URL", help="results folder or URL (default: runs)"
-    )
+    r.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (TOML); see 'validate'")
+    r.add_argument("--data", metavar="URL", help="outcome data, replacing the spec's")
+    r.add_argument("--out", metavar="URL", help="results folder or URL, replacing the spec's")
     r.add_argument("--run-id", help="name of the run folder (default: time and a hash)")
-    r.add_argument(
-        "--split",
-        choices=["upstream", "seeded"],
-        default="upstream",
-        help="upstream: per family, legacy RNG seeded 42, 70%% train (default)",
-    )
-    r.add_argument(
-        "--seed", type=int, default=0, help="seed for data, splits and draws (default 0)"
-    )
-    r.add_argument(
-        "--family",
-        action="append",
-        help="evaluate this family (repeatable; 'all': every family); default: the paper's "
-        "seven families present in the data, or every family if none is",
-    )
+    r.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser(
+        "validate",
+        help="check a spec and print its plan (cells, work) without computing anything",
+    )
+    v.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (default: the quick job)")
+    v.add_argument("--data", metavar="URL", help="plan against this data instead of the spec's")
+    v.add_argument("--fields", action="store_true", help="list every spec key and exit")
+    v.set_defaults(func=cmd_validate)
 
     d = sub.add_parser("data", help="inspect, convert, generate or fetch outcome data")
     dsub = d.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
@@ -252,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         rc: Any = args.func(args)
-    except (DataError, RouterError, UsageError) as e:
+    except (DataError, RouterError, SpecError, UsageError) as e:
         print(f"routerbench: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -75,7 +75,7 @@ def register(name: str) -> Callable[[R], R]:
 
 def create(name: str, **params: Any) -> Router:
     """Instantiate a registered router; unknown names or parameters give a one-line RouterError."""
-    _load_all()
+    load_all()
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, REGISTRY, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -110,7 +110,7 @@ def check(cond: bool, router: str, msg: str) -> None:
         raise RouterError(f"router {router!r}: {msg}")
 
 
-def _load_all() -> None:
+def load_all() -> None:
     # Importing the router modules registers them; kept lazy so `base` has no import cycle.
     from routerbench.routers import predictive, reference  # noqa: F401
 

@@ -1,43 +1,84 @@
-"""Text tables of results."""
+"""Text tables of results: per family, routers ranked by AIQ with their intervals."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 
 import pandas as pd
 
+from routerbench.routers.base import REGISTRY, load_all
+
 
 def label(router: str, params: str) -> str:
-    """A short display name: ``single:gpt-4-1106-preview``, ``knn(k=10)``, ``oracle``."""
+    """A short display name: ``single:gpt-4-1106-preview``, ``knn(k=40)``; parameters at their
+    defaults are left out."""
     p = json.loads(params) if params else {}
     if router == "single":
         return f"single:{p.get('model', '?')}"
-    shown = {k: v for k, v in p.items() if k not in ("seed",)}
-    if not shown or router in ("oracle", "zero", "random"):
+    load_all()
+    defaults = {}
+    if router in REGISTRY:
+        for f in dataclasses.fields(REGISTRY[router]):
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = f.default
+    shown = {
+        k: v
+        for k, v in p.items()
+        if k != "seed" and (k not in defaults or _canon(defaults[k]) != _canon(v))
+    }
+    if not shown:
         return router
-    return router + "(" + ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) + ")"
+    return router + "(" + ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(shown.items())) + ")"
+
+
+def _canon(v: object) -> str:
+    return json.dumps(v, sort_keys=True, default=list)
+
+
+def _fmt(v: object) -> str:
+    return ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+
+
+def _ci(x: float, lo: float, hi: float) -> str:
+    if any(isinstance(v, float) and math.isnan(v) for v in (lo, hi)):
+        return f"{x:.4f}"
+    return f"{x:.4f} [{lo:.4f}, {hi:.4f}]"
 
 
 def leaderboard_table(curves: pd.DataFrame, *, synthetic: bool = False) -> str:
-    """Per family, routers by AIQ (desc): AIQ, max quality and the mean cost per query there."""
+    """Per family (and split), routers by AIQ: AIQ and max quality with their intervals, and the
+    mean cost per query at max quality."""
     if curves.empty:
         return "(no results)"
     df = curves.assign(
         router_label=[label(r, p) for r, p in zip(curves["router"], curves["params"], strict=True)]
     )
-    df = df.sort_values(["family", "aiq"], ascending=[True, False], kind="stable")
+    df = df.sort_values(["family", "split", "aiq"], ascending=[True, True, False], kind="stable")
     table = pd.DataFrame(
         {
             "family": df["family"],
+            "split": df["split"],
             "router": df["router_label"],
-            "AIQ": df["aiq"].map("{:.4f}".format),
-            "max quality": df["max_quality"].map("{:.4f}".format),
+            "AIQ [95% CI]": [
+                _ci(a, lo, hi)
+                for a, lo, hi in zip(df["aiq"], df["aiq_lo"], df["aiq_hi"], strict=True)
+            ],
+            "max quality [95% CI]": [
+                _ci(a, lo, hi)
+                for a, lo, hi in zip(
+                    df["max_quality"], df["max_quality_lo"], df["max_quality_hi"], strict=True
+                )
+            ],
             "cost at max ($/query)": df["cost_at_max_quality"].map("{:.6f}".format),
         }
     )
+    if table["split"].nunique() == 1:
+        table = table.drop(columns=["split"])
     head = "SYNTHETIC DATA (embedded default): figures are not RouterBench's\n" if synthetic else ""
     ranges = df.groupby("family", sort=True)[["c_min", "c_max"]].first()
-    foot = "\nAIQ cost range per family ($/query, cheapest to dearest single model): " + "; ".join(
+    foot = "\nAIQ cost range per family ($/query): " + "; ".join(
         f"{f} [{r.c_min:.6f}, {r.c_max:.6f}]" for f, r in ranges.iterrows()
     )
     return head + table.to_string(index=False) + foot

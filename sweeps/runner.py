@@ -1,103 +1,194 @@
-"""Evaluate routers on a split of a data set: the points and curves tables.
+"""Evaluate router configurations ("cells") on splits of a data set: the points and curves tables.
 
-One function evaluates; callers decide which routers and knobs. Every router configuration gives
-one point per (family, knob): the sum and mean of realised cost and the mean quality on the
-family's test prompts. Per (family, router configuration) the curve is the non-decreasing convex
-hull of its points, with AIQ over a fixed cost range per family: from the cheapest to the dearest
-single model's mean cost per query on that family's test prompts (the zero router's range),
-reported as ``c_min``/``c_max``.
+One function evaluates a cell (:func:`evaluate_cell`); search strategies and executors only decide
+which cells and where. A cell is one router configuration on one split. Per family it fits the
+router on the family's train prompts, scores the test prompts once and evaluates every knob value:
+per (family, knob) the sum and mean of realised cost and the mean quality. Per (family, cell) the
+curve is the non-decreasing convex hull of its points (of its exact parameter path where the router
+has one), with AIQ over a per-family cost range reported as ``c_min``/``c_max``: by default from the
+cheapest to the dearest single model's mean cost per query on the family's test prompts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from routerbench.engine.data import RoutingData
-from routerbench.engine.evaluate import Sums, outcome_sums, per_prompt_sums
-from routerbench.engine.metrics import aiq, aiq_upstream, max_quality, ndch
+from routerbench.engine.bootstrap import interval, replicate_means
+from routerbench.engine.data import PAPER_FAMILIES, DataError, RoutingData
+from routerbench.engine.evaluate import Sums, per_prompt_sums, realised
+from routerbench.engine.metrics import aiq, aiq_upstream, common_range, max_quality, ndch
+from routerbench.engine.rng import stable_keys
 from routerbench.engine.splits import seeded_split, upstream_split
-from routerbench.routers.base import Fitted, Router, name_of, params_json
-from routerbench.routers.reference import SingleModel
+from routerbench.routers.base import Fitted, Router, RouterError, create, name_of, params_json
 
-SPLITS = ("upstream", "seeded")
+SPLITS = ("upstream", "seeded", "ood", "kfold")
 
 
-@dataclass(frozen=True)
-class Results:
-    """``points``: one row per (family, router configuration, knob); ``curves``: one per
-    (family, router configuration)."""
+# ------------------------------------------------------------------------------------- splits
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Train and test prompt rows per family. ``name`` identifies it in results."""
 
-    points: pd.DataFrame
-    curves: pd.DataFrame
+    name: str
+    seed: int
+    train: dict[str, np.ndarray]
+    test: dict[str, np.ndarray]
+
+
+def select_families(data: RoutingData, asked: Sequence[str] | None = None) -> list[str]:
+    """``None``/``["paper"]``: the paper's seven families present (else every family); ``["all"]``:
+    every family; otherwise the named ones, which must exist."""
+    names = data.family_names()
+    if not asked or list(asked) == ["paper"]:
+        return [f for f in names if f in PAPER_FAMILIES] or names
+    if "all" in asked:
+        return names
+    unknown = [f for f in asked if f not in names and f != "paper"]
+    if unknown:
+        raise DataError(
+            f"family {unknown[0]!r} is not in the data: expected 'paper', 'all' or one of {names}"
+        )
+    return [f for f in names if f in asked or ("paper" in asked and f in PAPER_FAMILIES)]
+
+
+def make_splits(
+    data: RoutingData,
+    families: Sequence[str],
+    kind: str = "upstream",
+    seeds: Sequence[int] = (0,),
+    train_fraction: float = 0.7,
+    folds: int = 5,
+) -> list[Split]:
+    """The splits of a spec: ``upstream`` (one), ``seeded`` (one per seed), ``kfold`` (seeds x
+    folds) or ``ood`` (leave one family out: train on the other selected families)."""
+    fam = data.families
+    rows = {f: np.flatnonzero(fam == f) for f in families}
+    if kind == "upstream":
+        mask = upstream_split(fam)
+        return [_masked("upstream", 42, rows, mask)]
+    if kind == "seeded":
+        return [
+            _masked(f"seeded-{s}", s, rows, seeded_split(fam, s, train_fraction)) for s in seeds
+        ]
+    if kind == "kfold":
+        out = []
+        for s in seeds:
+            fold = {
+                f: np.random.default_rng([s, j]).permutation(len(r)) % folds
+                for j, (f, r) in enumerate(rows.items())
+            }
+            for k in range(folds):
+                out.append(
+                    Split(
+                        f"kfold-{s}-{k}",
+                        s,
+                        train={f: r[fold[f] != k] for f, r in rows.items()},
+                        test={f: r[fold[f] == k] for f, r in rows.items()},
+                    )
+                )
+        return out
+    if kind == "ood":
+        every = np.sort(np.concatenate(list(rows.values())))
+        return [
+            Split(
+                "ood",
+                0,
+                train={f: np.setdiff1d(every, r) for f, r in rows.items()},
+                test=dict(rows),
+            )
+        ]
+    raise ValueError(f"split kind must be one of {list(SPLITS)} (got {kind!r})")
+
+
+def _masked(name: str, seed: int, rows: dict[str, np.ndarray], train: np.ndarray) -> Split:
+    return Split(
+        name,
+        seed,
+        train={f: r[train[r]] for f, r in rows.items()},
+        test={f: r[~train[r]] for f, r in rows.items()},
+    )
 
 
 def split_mask(data: RoutingData, split: str = "upstream", seed: int = 0) -> np.ndarray:
-    """Train mask for ``split`` in :data:`SPLITS`."""
+    """Boolean train mask of an in-distribution split (``upstream`` or ``seeded``)."""
     if split == "upstream":
         return upstream_split(data.families)
     if split == "seeded":
         return seeded_split(data.families, seed)
-    raise ValueError(f"split must be one of {list(SPLITS)} (got {split!r})")
+    raise ValueError(f"split must be 'upstream' or 'seeded' (got {split!r})")
 
 
-def evaluate(
-    data: RoutingData,
-    routers: Sequence[Router],
-    *,
-    train_mask: np.ndarray,
-    families: Sequence[str] | None = None,
-    progress: Callable[[str], Any] | None = None,
-) -> Results:
-    """Fit each router per family on the train prompts and evaluate it on the test prompts."""
-    fams = list(families) if families is not None else data.family_names()
-    rows: list[dict[str, Any]] = []
-    exact: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
-    for fam in fams:
-        in_fam = data.families == fam
-        train, test = data.take(in_fam & train_mask), data.take(in_fam & ~train_mask)
-        if train.n_prompts == 0 or test.n_prompts == 0:
-            continue
-        group = np.zeros(test.n_prompts, dtype=np.int64)
-        for router in routers:
-            if progress:
-                progress(f"{fam}: {name_of(router)}")
-            t0 = time.perf_counter()
-            fitted = router.fit(train)
-            scores = fitted.score(test)
-            knobs = np.asarray(fitted.default_knobs(), dtype=np.float64)
-            sums = knob_sums(fitted, scores, test, knobs, group, 1)
-            cost_mean, quality_mean = sums.means()
-            key = (fam, name_of(router), params_json(router))
-            exact_path = getattr(fitted, "exact_path", None)
-            if exact_path is not None:
-                _, path_cost, path_quality, n = exact_path(scores, test)
-                exact[key] = (path_cost / n, path_quality / n)
-            elapsed = time.perf_counter() - t0
-            for j, knob in enumerate(knobs):
-                rows.append(
-                    {
-                        "family": fam,
-                        "router": key[1],
-                        "params": key[2],
-                        "knob_name": fitted.knob_name,
-                        "knob": float(knob),
-                        "cost_sum": float(sums.cost[0, j]),
-                        "cost_mean": float(cost_mean[0, j]),
-                        "quality_mean": float(quality_mean[0, j]),
-                        "n": int(sums.count[0]),
-                        "status": "ok",
-                        "error": "",
-                        "seconds": elapsed,
-                    }
-                )
-    points = pd.DataFrame(rows)
-    return Results(points=points, curves=curves_from_points(points, exact))
+# -------------------------------------------------------------------------------------- cells
+@dataclass(frozen=True)
+class Cell:
+    """One router configuration on one split; ``index`` is its stable position in the plan."""
+
+    index: int
+    router: str
+    params: dict[str, Any]
+    split: str
+    knobs: tuple[float, ...] | None = None
+
+    @property
+    def params_json(self) -> str:
+        return params_json(self.build())
+
+    @property
+    def cell_id(self) -> str:
+        key = f"{self.router}|{self.params_json}|{self.split}|{self.knobs}"
+        return f"{self.index:05d}-{self.router}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+    def build(self) -> Router:
+        return create(self.router, **self.params)
+
+
+def plan_cells(
+    routers: Iterable[tuple[str, Sequence[dict[str, Any]], tuple[float, ...] | None]],
+    splits: Sequence[Split],
+) -> list[Cell]:
+    """Cells in a stable order: routers as listed, their grids key-sorted, then splits."""
+    cells = []
+    for name, grid, knobs in routers:
+        for params in grid:
+            for sp in splits:
+                cells.append(Cell(len(cells), name, dict(params), sp.name, knobs))
+    return cells
+
+
+# --------------------------------------------------------------------------------- evaluation
+@dataclass
+class CellResult:
+    """What one cell produced: ``rows`` of the points table, and per family the exact path
+    (mean cost and quality per step) and bootstrap replicate means ``[B, K]``."""
+
+    cell: Cell
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    exact: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    boot: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def outcomes(
+    fitted: Fitted, scores: Any, data: RoutingData, knobs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-prompt realised cost and quality ``[K, n]`` of a fitted router at each knob value.
+
+    A router whose prompts each go to one model gives decisions (``decide``); one whose outcome is
+    not a single model's (a cascade pays for every call) gives per-prompt outcomes (``outcomes``).
+    """
+    own = getattr(fitted, "outcomes", None)
+    if own is not None:
+        cost, quality = own(scores, data, knobs)
+        return np.atleast_2d(cost), np.atleast_2d(quality)
+    choice = fitted.decide(scores, knobs)
+    return realised(data.cost, choice), realised(data.quality, choice)
 
 
 def knob_sums(
@@ -108,68 +199,242 @@ def knob_sums(
     group: np.ndarray,
     n_groups: int,
 ) -> Sums:
-    """Per-group outcome sums of a fitted router at each knob value.
+    """Per-group outcome sums of a fitted router at each knob value."""
+    cost, quality = outcomes(fitted, scores, data, knobs)
+    return per_prompt_sums(cost, quality, group, n_groups)
 
-    A router whose prompts each go to one model gives decisions (``decide``); one whose outcome is
-    not a single model's (a cascade pays for every call) gives per-prompt outcomes (``outcomes``).
+
+def evaluate_cell(
+    data: RoutingData,
+    cell: Cell,
+    split: Split,
+    *,
+    bootstrap: int = 0,
+    seed: int = 0,
+    fail_fast: bool = False,
+) -> CellResult:
+    """Fit, score and evaluate one cell on every family of its split.
+
+    A family whose evaluation raises becomes a row with ``status="failed"`` and the error, unless
+    ``fail_fast``, in which case the error propagates.
     """
-    outcomes = getattr(fitted, "outcomes", None)
-    if outcomes is not None:
-        cost, quality = outcomes(scores, data, knobs)
-        return per_prompt_sums(cost, quality, group, n_groups)
-    choice = fitted.decide(scores, knobs)
-    return outcome_sums(data.quality, data.cost, choice, group, n_groups)
-
-
-def curves_from_points(
-    points: pd.DataFrame,
-    exact: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] | None = None,
-) -> pd.DataFrame:
-    """Per router configuration: hull, AIQ (paper and upstream variants), max quality, its cost.
-
-    Where a router has an exact parameter path (``exact[(family, router, params)]``: mean cost and
-    quality at every step, in knob order), the curve is computed from the path instead of the
-    grid points: every operating point, not a sample of them.
-    """
-    exact = exact or {}
-    out: list[dict[str, Any]] = []
-    for fam, fp in points[points["status"] == "ok"].groupby("family", sort=False):
-        single = fp[fp["router"] == "single"]
-        ref = single if len(single) else fp
-        c_min, c_max = float(ref["cost_mean"].min()), float(ref["cost_mean"].max())
-        groups = list(fp.groupby(["router", "params"], sort=False))
-        curves = [
-            exact.get(
-                (str(fam), str(router), str(params)),
-                (g["cost_mean"].to_numpy(), g["quality_mean"].to_numpy()),
+    res = CellResult(cell)
+    router = cell.build()
+    for fam, test_rows in split.test.items():
+        train_rows = split.train[fam]
+        base = {
+            "cell_id": cell.cell_id,
+            "family": fam,
+            "split": split.name,
+            "router": cell.router,
+            "params": cell.params_json,
+        }
+        if len(train_rows) == 0 or len(test_rows) == 0:
+            continue
+        t0 = time.perf_counter()
+        try:
+            train, test = data.take(train_rows), data.take(test_rows)
+            fitted = router.fit(train)
+            scores = fitted.score(test)
+            knobs = np.asarray(
+                cell.knobs if cell.knobs is not None else fitted.default_knobs(), dtype=np.float64
             )
-            for (router, params), g in groups
-        ]
-        upstream = aiq_upstream(curves)
-        for ((router, params), _), (c, q), aiq_up in zip(groups, curves, upstream, strict=True):
-            hc, hq = ndch(c, q)
-            qmax, cmax = max_quality(c, q)
-            out.append(
+            cost, quality = outcomes(fitted, scores, test, knobs)
+            sums = per_prompt_sums(cost, quality, np.zeros(test.n_prompts, np.int64), 1)
+            cost_mean, quality_mean = sums.means()
+            exact_path = getattr(fitted, "exact_path", None)
+            if exact_path is not None:
+                _, pc, pq, n = exact_path(scores, test)
+                res.exact[fam] = (pc / n, pq / n)
+            if bootstrap:
+                keys = stable_keys(test.prompt_ids)
+                res.boot[fam] = replicate_means(seed, keys, cost, quality, bootstrap)
+        except (DataError, RouterError, ValueError, ArithmeticError) as e:
+            if fail_fast:
+                raise
+            err = f"{type(e).__name__}: {e}"
+            res.rows.append({**base, **_failed_row(err, time.perf_counter() - t0)})
+            continue
+        except Exception as e:  # a bug in a router: keep the run going, keep the trace
+            if fail_fast:
+                raise
+            err = f"{type(e).__name__}: {e} | {traceback.format_exc(limit=3)!r}"
+            res.rows.append({**base, **_failed_row(err, time.perf_counter() - t0)})
+            continue
+        elapsed = time.perf_counter() - t0
+        for j, knob in enumerate(knobs):
+            res.rows.append(
                 {
-                    "family": fam,
-                    "router": router,
-                    "params": params,
-                    "hull_cost": hc.tolist(),
-                    "hull_quality": hq.tolist(),
-                    "aiq": aiq(hc, hq, c_min, c_max),
-                    "c_min": c_min,
-                    "c_max": c_max,
-                    "aiq_upstream": float(aiq_up),
-                    "max_quality": qmax,
-                    "cost_at_max_quality": cmax,
+                    **base,
+                    "knob_name": fitted.knob_name,
+                    "knob": float(knob),
+                    "cost_sum": float(sums.cost[0, j]),
+                    "cost_mean": float(cost_mean[0, j]),
+                    "quality_mean": float(quality_mean[0, j]),
+                    "n": int(sums.count[0]),
+                    "status": "ok",
+                    "error": "",
+                    "seconds": elapsed,
                 }
             )
-    return pd.DataFrame(out)
+    return res
+
+
+def _failed_row(error: str, seconds: float) -> dict[str, Any]:
+    return {
+        "knob_name": "",
+        "knob": float("nan"),
+        "cost_sum": float("nan"),
+        "cost_mean": float("nan"),
+        "quality_mean": float("nan"),
+        "n": 0,
+        "status": "failed",
+        "error": error,
+        "seconds": seconds,
+    }
+
+
+# ------------------------------------------------------------------------------------ summary
+@dataclass(frozen=True)
+class Results:
+    """``points``: one row per (cell, family, knob); ``curves``: one per (cell, family)."""
+
+    points: pd.DataFrame
+    curves: pd.DataFrame
+
+
+def single_model_ranges(
+    data: RoutingData, splits: Sequence[Split]
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """Per (split, family): the cheapest and dearest single model's mean cost on the test rows."""
+    out = {}
+    for sp in splits:
+        for fam, rows in sp.test.items():
+            if len(rows):
+                mc = np.nanmean(data.cost[rows], axis=0)
+                out[(sp.name, fam)] = (float(mc.min()), float(mc.max()))
+    return out
+
+
+def summarize(
+    results: Sequence[CellResult],
+    ranges: dict[tuple[str, str], tuple[float, float]],
+    *,
+    aiq_range: str = "single-models",
+    confidence: float = 0.95,
+) -> Results:
+    """The points and curves tables of a run, with bootstrap intervals where replicates exist."""
+    points = pd.DataFrame([row for r in results for row in r.rows], columns=POINT_COLUMNS)
+    for col in ("quality_lo", "quality_hi", "cost_lo", "cost_hi"):
+        points[col] = np.nan
+    entries = []  # (split, family, cell, points-frame, curve cost, curve quality, boot)
+    for r in results:
+        for fam, fp in points[points["cell_id"] == r.cell.cell_id].groupby("family", sort=False):
+            ok = fp[fp["status"] == "ok"]
+            if ok.empty:
+                continue
+            c, q = r.exact.get(
+                str(fam), (ok["cost_mean"].to_numpy(), ok["quality_mean"].to_numpy())
+            )
+            boot = r.boot.get(str(fam))
+            if boot is not None:
+                (clo, chi), (qlo, qhi) = (
+                    interval(boot[0], confidence),
+                    interval(boot[1], confidence),
+                )
+                points.loc[ok.index, ["cost_lo", "cost_hi", "quality_lo", "quality_hi"]] = (
+                    np.column_stack([clo, chi, qlo, qhi])
+                )
+            entries.append((r.cell.split, str(fam), r.cell, c, q, boot))
+    rows = []
+    by_group: dict[tuple[str, str], list[int]] = {}
+    for i, e in enumerate(entries):
+        by_group.setdefault((e[0], e[1]), []).append(i)
+    for (split, fam), idx in by_group.items():
+        hulls = [ndch(entries[i][3], entries[i][4]) for i in idx]
+        if aiq_range == "common":
+            c_min, c_max = common_range(hulls)
+        else:
+            c_min, c_max = ranges[(split, fam)]
+        up = aiq_upstream([(entries[i][3], entries[i][4]) for i in idx])
+        for i, (hc, hq), aiq_up in zip(idx, hulls, up, strict=True):
+            _, _, cell, c, q, boot = entries[i]
+            qmax, cmax = max_quality(c, q)
+            row = {
+                "cell_id": cell.cell_id,
+                "family": fam,
+                "split": split,
+                "router": cell.router,
+                "params": cell.params_json,
+                "hull_cost": hc.tolist(),
+                "hull_quality": hq.tolist(),
+                "aiq": aiq(hc, hq, c_min, c_max),
+                "c_min": c_min,
+                "c_max": c_max,
+                "aiq_upstream": float(aiq_up),
+                "max_quality": qmax,
+                "cost_at_max_quality": cmax,
+                "aiq_lo": np.nan,
+                "aiq_hi": np.nan,
+                "max_quality_lo": np.nan,
+                "max_quality_hi": np.nan,
+            }
+            if boot is not None:
+                reps_aiq = [aiq(*ndch(bc, bq), c_min, c_max) for bc, bq in zip(*boot, strict=True)]
+                row["aiq_lo"], row["aiq_hi"] = interval(np.array(reps_aiq), confidence).tolist()
+                mq = boot[1].max(axis=1)
+                row["max_quality_lo"], row["max_quality_hi"] = interval(mq, confidence).tolist()
+            rows.append(row)
+    return Results(points=points, curves=pd.DataFrame(rows, columns=CURVE_COLUMNS))
+
+
+POINT_COLUMNS = [
+    "cell_id", "family", "split", "router", "params", "knob_name", "knob", "cost_sum",
+    "cost_mean", "quality_mean", "n", "status", "error", "seconds",
+]  # fmt: skip
+CURVE_COLUMNS = [
+    "cell_id", "family", "split", "router", "params", "hull_cost", "hull_quality", "aiq",
+    "aiq_lo", "aiq_hi", "c_min", "c_max", "aiq_upstream", "max_quality", "max_quality_lo",
+    "max_quality_hi", "cost_at_max_quality",
+]  # fmt: skip
+
+
+def evaluate(
+    data: RoutingData,
+    routers: Sequence[Router],
+    *,
+    train_mask: np.ndarray | None = None,
+    families: Sequence[str] | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
+    progress: Callable[[str], Any] | None = None,
+) -> Results:
+    """Evaluate router objects on one in-distribution split (default: upstream's), per family.
+
+    The notebook entry point: ``evaluate(data, [create("oracle"), create("knn", k=10)])``.
+    """
+    fams = select_families(data, families)
+    mask = upstream_split(data.families) if train_mask is None else np.asarray(train_mask)
+    rows = {f: np.flatnonzero(data.families == f) for f in fams}
+    split = _masked("upstream" if train_mask is None else "custom", seed, rows, mask)
+    results = []
+    for i, router in enumerate(routers):
+        if progress:
+            progress(name_of(router))
+        cell = Cell(i, name_of(router), _params(router), split.name)
+        results.append(evaluate_cell(data, cell, split, bootstrap=bootstrap, seed=seed))
+    return summarize(results, single_model_ranges(data, [split]))
+
+
+def _params(router: Router) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(router)  # type: ignore[call-overload, no-any-return]
 
 
 def reference_routers(data: RoutingData, seed: int = 0) -> list[Router]:
     """Every single model, the oracle, the zero router and a random router."""
-    from routerbench.routers.reference import Oracle, RandomRouter, ZeroRouter
+    from routerbench.routers.reference import Oracle, RandomRouter, SingleModel, ZeroRouter
 
     singles: list[Router] = [SingleModel(model=m) for m in data.models]
     return [*singles, Oracle(), ZeroRouter(seed=seed), RandomRouter(seed=seed)]

@@ -98,12 +98,13 @@ class TestRun:
         pd.testing.assert_frame_equal(a, b)
 
     def test_unknown_family(self, tmp_path: Path, long_csv: Path, capsys) -> None:
-        """An unknown --family is one line naming the known families, and nothing is written."""
+        """An unknown family in a spec is one line naming the known ones; nothing is written."""
+        spec = tmp_path / "s.toml"
+        spec.write_text('[data]\nfamilies = ["mmlux"]\n[[routers]]\nname = "oracle"\n')
         rc, _, err = run(
-            ["run", "--data", str(long_csv), "--family", "mmlux", "--out", str(tmp_path / "o")],
-            capsys,
+            ["run", str(spec), "--data", str(long_csv), "--out", str(tmp_path / "o")], capsys
         )
-        assert rc == 2 and "--family 'mmlux'" in err and "mmlu" in err
+        assert rc == 2 and "family 'mmlux'" in err and "'mmlu'" in err
         assert not (tmp_path / "o").exists()
 
 
