@@ -2,8 +2,8 @@
 
 Each replicate reweights prompts by Poisson(1) counts (the Poisson bootstrap): a prompt's weight in
 replicate b is a counter-based draw keyed by (seed, b, prompt id), so it is the same whatever other
-prompts are in the batch, in which order, on which worker. Weighted sums are taken within the same
-fixed prompt blocks as every other sum (see :mod:`routerbench.engine.evaluate`).
+prompts are in the batch, in which order, on which worker. Callers take weighted sums within the
+same fixed prompt blocks as every other sum (see :mod:`routerbench.engine.evaluate`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 
-from routerbench.engine.evaluate import BLOCK
 from routerbench.engine.rng import keyed_uniforms
 
 # P(Poisson(1) <= j) for j = 0..19; beyond that the mass is below 1e-18.
@@ -29,31 +28,6 @@ def poisson_weights(seed: int, prompt_keys: np.ndarray, replicates: int) -> np.n
     b = np.arange(replicates, dtype=np.uint64)[:, None]
     u = keyed_uniforms(seed, b, np.asarray(prompt_keys, dtype=np.uint64)[None, :])
     return np.searchsorted(_POISSON1_CDF, u, side="right").astype(np.float64)
-
-
-def weighted_block_sums(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``sum_i weights[b, i] * values[i, k]`` as ``[B, K]``, summed block by block in order."""
-    n = values.shape[0]
-    out = np.zeros((weights.shape[0], values.shape[1]))
-    for s in range(0, n, BLOCK):
-        out = out + weights[:, s : s + BLOCK] @ values[s : s + BLOCK]
-    return out
-
-
-def replicate_means(
-    seed: int, prompt_keys: np.ndarray, cost: np.ndarray, quality: np.ndarray, replicates: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap means of per-prompt outcomes ``cost[K, n]`` and ``quality[K, n]``: ``[B, K]`` each.
-
-    >>> keys = np.arange(500, dtype=np.uint64)
-    >>> c, q = replicate_means(1, keys, np.ones((2, 500)), np.zeros((2, 500)), 4)
-    >>> c.tolist() == [[1.0, 1.0]] * 4, q.shape
-    (True, (4, 2))
-    """
-    w = poisson_weights(seed, prompt_keys, replicates)
-    total = weighted_block_sums(w, np.ones((w.shape[1], 1)))
-    total = np.where(total == 0, 1.0, total)  # an empty replicate keeps mean 0, not NaN
-    return weighted_block_sums(w, cost.T) / total, weighted_block_sums(w, quality.T) / total
 
 
 def interval(samples: np.ndarray, confidence: float = 0.95, axis: int = 0) -> np.ndarray:

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from routerbench.engine.bootstrap import interval, replicate_means
+from routerbench.engine.bootstrap import interval, poisson_weights
 from routerbench.engine.data import PAPER_FAMILIES, DataError, RoutingData
-from routerbench.engine.evaluate import Sums, per_prompt_sums, realised
+from routerbench.engine.evaluate import BLOCK, realised
 from routerbench.engine.metrics import aiq, aiq_upstream, common_range, max_quality, ndch
 from routerbench.engine.rng import stable_keys
 from routerbench.engine.splits import seeded_split, upstream_split
@@ -175,6 +175,32 @@ class CellResult:
     boot: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
+class FamilyFit:
+    """A cell fitted on one family's train prompts: what every shard of its test prompts needs."""
+
+    cell: Cell
+    family: str
+    test_rows: np.ndarray  # rows of the data, in order; blocks of BLOCK count from the first
+    fitted: Fitted | None
+    knobs: np.ndarray
+    seconds: float
+    error: str = ""
+
+
+@dataclass
+class BlockStats:
+    """Sufficient statistics of one block of a family's test prompts (sums over its prompts)."""
+
+    cost: np.ndarray  # [K]
+    quality: np.ndarray  # [K]
+    count: int
+    boot_weight: np.ndarray | None = None  # [B]
+    boot_cost: np.ndarray | None = None  # [B, K]
+    boot_quality: np.ndarray | None = None  # [B, K]
+    path: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # knobs, cost sum, quality sum
+
+
 def outcomes(
     fitted: Fitted, scores: Any, data: RoutingData, knobs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -191,17 +217,135 @@ def outcomes(
     return realised(data.cost, choice), realised(data.quality, choice)
 
 
-def knob_sums(
-    fitted: Fitted,
-    scores: Any,
+def _error(e: BaseException) -> str:
+    if isinstance(e, DataError | RouterError | ValueError | ArithmeticError):
+        return f"{type(e).__name__}: {e}"
+    return f"{type(e).__name__}: {e} | {traceback.format_exc(limit=3)!r}"  # a bug: keep the trace
+
+
+def fit_cell(
+    data: RoutingData, cell: Cell, split: Split, *, fail_fast: bool = False
+) -> list[FamilyFit]:
+    """Fit a cell's router on each family's train prompts (once; shards reuse the fit)."""
+    router = cell.build()
+    fits = []
+    for fam, test_rows in split.test.items():
+        train_rows = split.train[fam]
+        if len(train_rows) == 0 or len(test_rows) == 0:
+            continue
+        t0 = time.perf_counter()
+        try:
+            fitted = router.fit(data.take(train_rows))
+            knobs = cell.knobs if cell.knobs is not None else fitted.default_knobs()
+            fits.append(
+                FamilyFit(
+                    cell,
+                    fam,
+                    test_rows,
+                    fitted,
+                    np.asarray(knobs, dtype=np.float64),
+                    time.perf_counter() - t0,
+                )
+            )
+        except Exception as e:
+            if fail_fast:
+                raise
+            fits.append(
+                FamilyFit(
+                    cell, fam, test_rows, None, np.empty(0), time.perf_counter() - t0, _error(e)
+                )
+            )
+    return fits
+
+
+def shard_stats(
     data: RoutingData,
-    knobs: np.ndarray,
-    group: np.ndarray,
-    n_groups: int,
-) -> Sums:
-    """Per-group outcome sums of a fitted router at each knob value."""
-    cost, quality = outcomes(fitted, scores, data, knobs)
-    return per_prompt_sums(cost, quality, group, n_groups)
+    fit: FamilyFit,
+    lo: int,
+    hi: int,
+    *,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> list[BlockStats]:
+    """Statistics of test prompts ``fit.test_rows[lo:hi]``, one record per block of ``BLOCK``.
+
+    ``lo`` must be a multiple of ``BLOCK``: a shard is made of whole blocks, so any sharding
+    produces the same blocks and, reduced in block order, the same numbers.
+    """
+    if lo % BLOCK:
+        raise ValueError(f"a shard must start at a multiple of BLOCK={BLOCK} (got {lo})")
+    assert fit.fitted is not None
+    out = []
+    for s in range(lo, min(hi, len(fit.test_rows)), BLOCK):
+        block = data.take(fit.test_rows[s : min(s + BLOCK, hi)])
+        scores = fit.fitted.score(block)
+        cost, quality = outcomes(fit.fitted, scores, block, fit.knobs)
+        st = BlockStats(cost.sum(axis=1), quality.sum(axis=1), block.n_prompts)
+        if bootstrap:
+            w = poisson_weights(seed, stable_keys(block.prompt_ids), bootstrap)
+            st.boot_weight, st.boot_cost, st.boot_quality = w.sum(axis=1), w @ cost.T, w @ quality.T
+        exact_path = getattr(fit.fitted, "exact_path", None)
+        if exact_path is not None:
+            st.path = exact_path(scores, block)[:3]
+        out.append(st)
+    return out
+
+
+def reduce_stats(fit: FamilyFit, blocks: Sequence[BlockStats]) -> CellResult:
+    """Add block statistics in block order: the cell's points rows, exact path and bootstrap."""
+    res = CellResult(fit.cell)
+    base = {
+        "cell_id": fit.cell.cell_id,
+        "family": fit.family,
+        "split": fit.cell.split,
+        "router": fit.cell.router,
+        "params": fit.cell.params_json,
+    }
+    if fit.fitted is None:
+        res.rows.append({**base, **_failed_row(fit.error, fit.seconds)})
+        return res
+    cost = np.cumsum([b.cost for b in blocks], axis=0)[-1]
+    quality = np.cumsum([b.quality for b in blocks], axis=0)[-1]
+    n = sum(b.count for b in blocks)
+    for j, knob in enumerate(fit.knobs):
+        res.rows.append(
+            {
+                **base,
+                "knob_name": fit.fitted.knob_name,
+                "knob": float(knob),
+                "cost_sum": float(cost[j]),
+                "cost_mean": float(cost[j] / n),
+                "quality_mean": float(quality[j] / n),
+                "n": n,
+                "status": "ok",
+                "error": "",
+                "seconds": fit.seconds,
+            }
+        )
+    if blocks[0].boot_weight is not None:
+        w = np.cumsum([b.boot_weight for b in blocks], axis=0)[-1]
+        w = np.where(w == 0, 1.0, w)[:, None]
+        bc = np.cumsum([b.boot_cost for b in blocks], axis=0)[-1] / w
+        bq = np.cumsum([b.boot_quality for b in blocks], axis=0)[-1] / w
+        res.boot[fit.family] = (bc, bq)
+    if blocks[0].path is not None:
+        _, pc, pq = merge_paths([b.path for b in blocks if b.path is not None])
+        res.exact[fit.family] = (pc / n, pq / n)
+    return res
+
+
+def merge_paths(
+    paths: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum step functions given as (breakpoints, values after each) over blocks, in block order."""
+    knots = np.unique(np.concatenate([p[0] for p in paths]))
+    cost = np.zeros(len(knots))
+    quality = np.zeros(len(knots))
+    for k, c, q in paths:
+        idx = np.searchsorted(k, knots, side="right") - 1  # every block's first knot is 0
+        cost = cost + c[idx]
+        quality = quality + q[idx]
+    return knots, cost, quality
 
 
 def evaluate_cell(
@@ -213,70 +357,26 @@ def evaluate_cell(
     seed: int = 0,
     fail_fast: bool = False,
 ) -> CellResult:
-    """Fit, score and evaluate one cell on every family of its split.
+    """Fit, score and evaluate one cell on every family of its split, in this process.
 
     A family whose evaluation raises becomes a row with ``status="failed"`` and the error, unless
     ``fail_fast``, in which case the error propagates.
     """
     res = CellResult(cell)
-    router = cell.build()
-    for fam, test_rows in split.test.items():
-        train_rows = split.train[fam]
-        base = {
-            "cell_id": cell.cell_id,
-            "family": fam,
-            "split": split.name,
-            "router": cell.router,
-            "params": cell.params_json,
-        }
-        if len(train_rows) == 0 or len(test_rows) == 0:
-            continue
-        t0 = time.perf_counter()
-        try:
-            train, test = data.take(train_rows), data.take(test_rows)
-            fitted = router.fit(train)
-            scores = fitted.score(test)
-            knobs = np.asarray(
-                cell.knobs if cell.knobs is not None else fitted.default_knobs(), dtype=np.float64
-            )
-            cost, quality = outcomes(fitted, scores, test, knobs)
-            sums = per_prompt_sums(cost, quality, np.zeros(test.n_prompts, np.int64), 1)
-            cost_mean, quality_mean = sums.means()
-            exact_path = getattr(fitted, "exact_path", None)
-            if exact_path is not None:
-                _, pc, pq, n = exact_path(scores, test)
-                res.exact[fam] = (pc / n, pq / n)
-            if bootstrap:
-                keys = stable_keys(test.prompt_ids)
-                res.boot[fam] = replicate_means(seed, keys, cost, quality, bootstrap)
-        except (DataError, RouterError, ValueError, ArithmeticError) as e:
-            if fail_fast:
-                raise
-            err = f"{type(e).__name__}: {e}"
-            res.rows.append({**base, **_failed_row(err, time.perf_counter() - t0)})
-            continue
-        except Exception as e:  # a bug in a router: keep the run going, keep the trace
-            if fail_fast:
-                raise
-            err = f"{type(e).__name__}: {e} | {traceback.format_exc(limit=3)!r}"
-            res.rows.append({**base, **_failed_row(err, time.perf_counter() - t0)})
-            continue
-        elapsed = time.perf_counter() - t0
-        for j, knob in enumerate(knobs):
-            res.rows.append(
-                {
-                    **base,
-                    "knob_name": fitted.knob_name,
-                    "knob": float(knob),
-                    "cost_sum": float(sums.cost[0, j]),
-                    "cost_mean": float(cost_mean[0, j]),
-                    "quality_mean": float(quality_mean[0, j]),
-                    "n": int(sums.count[0]),
-                    "status": "ok",
-                    "error": "",
-                    "seconds": elapsed,
-                }
-            )
+    for fit in fit_cell(data, cell, split, fail_fast=fail_fast):
+        if fit.fitted is not None:
+            try:
+                blocks = shard_stats(
+                    data, fit, 0, len(fit.test_rows), bootstrap=bootstrap, seed=seed
+                )
+            except Exception as e:
+                if fail_fast:
+                    raise
+                fit.fitted, fit.error = None, _error(e)
+        part = reduce_stats(fit, blocks if fit.fitted is not None else [])
+        res.rows += part.rows
+        res.exact.update(part.exact)
+        res.boot.update(part.boot)
     return res
 
 
