@@ -605,7 +605,7 @@ def save(
     elif format == "upstream-long":
         payload = pickle.dumps(to_upstream_long_frame(data), protocol=4)
     elif url.lower().endswith(".csv"):
-        payload = to_long_frame(data).to_csv(index=False).encode()
+        payload = to_long_frame(data).to_csv(index=False, lineterminator="\r\n").encode()
     else:
         frame = to_long_frame(data)
         payload = _parquet_bytes(pa.Table.from_pandas(frame, preserve_index=False))
