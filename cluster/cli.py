@@ -97,9 +97,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    bar = tqdm(total=len(p.cells), disable=args.quiet, unit="cell", file=sys.stderr)
-    res = run_grid(spec, p, fail_fast=args.fail_fast, on_result=lambda r: bar.update(1))
-    bar.close()
+    executor = _executor(args)
+    if spec.search["kind"] == "optuna":
+        from routerbench.sweeps.search import run_optuna
+
+        res, trials = run_optuna(spec, p, executor=executor, quiet=args.quiet)
+    else:
+        bar = tqdm(total=len(p.cells), disable=args.quiet, unit="cell", file=sys.stderr)
+        res = run_grid(
+            spec, p, executor=executor, fail_fast=args.fail_fast, on_result=lambda r: bar.update(1)
+        )
+        bar.close()
+        trials = None
 
     run_id = args.run_id or _run_id(spec.hash, data)
     out = store.join(args.out or spec.output["url"], run_id)
@@ -116,6 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     extra = {k: provenance[k] for k in ("run_id", "spec_hash", "data_fingerprint")}
     store.write_table(store.join(out, "points.parquet"), res.points.assign(**extra))
     store.write_table(store.join(out, "curves.parquet"), res.curves.assign(**extra))
+    if trials is not None:
+        store.write_table(store.join(out, "trials.parquet"), trials.assign(**extra))
     store.write_bytes(store.join(out, "spec.toml"), spec.text.encode())
     if not args.no_plots:
         tag = " (synthetic data)" if data.synthetic else ""
@@ -139,6 +150,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         _log(args, f"{failed} failed rows (see the 'error' column of points.parquet)")
     _log(args, f"results: {out}  ({provenance['seconds']:.1f} s)")
     return 0
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """The in-process executor, or Ray's (local Ray on this machine's cores without --address)."""
+    from routerbench.sweeps.execute import local_executor
+
+    if args.executor == "local":
+        if args.address or args.shards:
+            raise UsageError("--address and --shards need --executor ray")
+        return local_executor
+    from routerbench.cluster.ray_executor import make_executor
+
+    return make_executor(address=args.address, shards=args.shards, quiet=args.quiet)
 
 
 def _safe(name: str) -> str:
@@ -218,6 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="URL", help="results folder or URL, replacing the spec's")
     r.add_argument("--run-id", help="name of the run folder (default: time and a hash)")
     r.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
+    r.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="where cells are evaluated: this process (default) or Ray actors holding prompt "
+        "shards; both give identical numbers",
+    )
+    r.add_argument(
+        "--address", help="Ray cluster to join (auto or HOST:PORT); default: start a local Ray"
+    )
+    r.add_argument("--shards", type=int, help="prompt shards (Ray actors); default: one per CPU")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)
