@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import os
 import sys
 import time
 import tomllib
@@ -175,6 +176,58 @@ def _run_id(spec_hash: str, data: RoutingData) -> str:
     return f"{stamp}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
+# ------------------------------------------------------------------------------ report, plot
+def _read_run(url: str) -> tuple[Any, Any, dict[str, Any]]:
+    import json
+
+    import fsspec
+
+    from routerbench.cluster import store
+
+    try:
+        with fsspec.open(store.join(url, "manifest.json"), "rb") as f:
+            manifest = json.loads(f.read())
+        return (
+            store.read_table(store.join(url, "points.parquet")),
+            store.read_table(store.join(url, "curves.parquet")),
+            manifest,
+        )
+    except FileNotFoundError as e:
+        raise UsageError(
+            f"{url}: not a completed run (missing {e.filename or 'manifest.json'}); expected a "
+            "folder written by 'routerbench run'"
+        ) from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from routerbench.sweeps.report import render
+
+    _, curves, manifest = _read_run(args.run)
+    print(render(curves, args.format, synthetic=bool(manifest.get("synthetic"))))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from routerbench.cluster import store
+    from routerbench.sweeps.plot import plot_family
+
+    points, curves, manifest = _read_run(args.run)
+    out = args.out or store.join(args.run, "plots")
+    tag = " (synthetic data)" if manifest.get("synthetic") else ""
+    for fam in sorted(set(curves["family"])):
+        for split in sorted(set(curves["split"])):
+            png = plot_family(
+                points[points["split"] == split],
+                curves[curves["split"] == split],
+                fam,
+                title=f"{fam}, {split} split{tag}",
+            )
+            name = f"{_safe(fam)}-{split}.png"
+            store.write_bytes(store.join(out, name), png)
+            print(store.join(out, name))
+    return 0
+
+
 # --------------------------------------------------------------------------------------- data
 def cmd_data_info(args: argparse.Namespace) -> int:
     from routerbench.engine import io
@@ -266,6 +319,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--fields", action="store_true", help="list every spec key and exit")
     v.set_defaults(func=cmd_validate)
 
+    rp = sub.add_parser("report", help="print a run's results with intervals")
+    rp.add_argument("run", metavar="RUN_URL", help="a run folder written by 'routerbench run'")
+    rp.add_argument("--format", choices=["table", "markdown", "json"], default="table")
+    rp.set_defaults(func=cmd_report)
+    pl = sub.add_parser("plot", help="cost-quality plots of a run, per family and split")
+    pl.add_argument("run", metavar="RUN_URL")
+    pl.add_argument("--out", metavar="URL", help="folder for the PNGs (default: RUN_URL/plots)")
+    pl.set_defaults(func=cmd_plot)
+
     d = sub.add_parser("data", help="inspect, convert, generate or fetch outcome data")
     dsub = d.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     di = dsub.add_parser("info", help="models, families, rows, NaN counts, mean quality and cost")
@@ -308,6 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, RouterError, SpecError, UsageError) as e:
         print(f"routerbench: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print("routerbench: interrupted", file=sys.stderr)
         return 130

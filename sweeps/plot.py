@@ -7,6 +7,8 @@ import io
 import numpy as np
 import pandas as pd
 
+from routerbench.sweeps.report import label as router_label
+
 
 def _dense(hc: np.ndarray, hq: np.ndarray, per: int = 40) -> tuple[np.ndarray, np.ndarray]:
     """Hull vertices with points inserted along each segment, so that the straight segments
@@ -42,19 +44,24 @@ def plot_family(
             textcoords="offset points",
             color="0.3",
         )
+    palette = iter(
+        ["tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+        * 20
+    )
     for _, r in fc[fc["router"] != "single"].iterrows():
         name = r["router"]
         style = {"oracle": ("*", "tab:red"), "zero": ("s", "tab:blue"), "random": ("x", "tab:gray")}
-        marker, color = style.get(name, ("o", None))
+        marker, color = style.get(name) or ("o", next(palette))
         rp = fp[(fp["router"] == name) & (fp["params"] == r["params"])]
         hc, hq = _dense(np.asarray(r["hull_cost"]), np.asarray(r["hull_quality"]))
+        ci = "" if np.isnan(r["aiq_lo"]) else f" [{r['aiq_lo']:.3f}, {r['aiq_hi']:.3f}]"
         line = ax.plot(
             hc,
             hq,
             "-",
             color=color,
             lw=1.4,
-            label=f"{name} (AIQ {r['aiq']:.3f})",
+            label=f"{router_label(name, r['params'])} (AIQ {r['aiq']:.3f}{ci})",
         )[0]
         ax.scatter(
             rp["cost_mean"],
@@ -64,6 +71,17 @@ def plot_family(
             color=line.get_color(),
             zorder=4,
         )
+        if "quality_lo" in rp and rp["quality_lo"].notna().any():  # 95% intervals of the points
+            ax.errorbar(
+                rp["cost_mean"],
+                rp["quality_mean"],
+                yerr=[rp["quality_mean"] - rp["quality_lo"], rp["quality_hi"] - rp["quality_mean"]],
+                fmt="none",
+                ecolor=line.get_color(),
+                alpha=0.35,
+                lw=0.8,
+                zorder=2,
+            )
     ax.set_xscale("log")
     ax.set_xlabel("mean cost per query (USD, log scale)")
     ax.set_ylabel("mean quality")

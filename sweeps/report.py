@@ -82,3 +82,56 @@ def leaderboard_table(curves: pd.DataFrame, *, synthetic: bool = False) -> str:
         f"{f} [{r.c_min:.6f}, {r.c_max:.6f}]" for f, r in ranges.iterrows()
     )
     return head + table.to_string(index=False) + foot
+
+
+def across_splits(curves: pd.DataFrame) -> pd.DataFrame:
+    """Spread across splits (seeds, folds): per family and router configuration, the mean and
+    standard deviation of AIQ and max quality, and the number of splits."""
+    g = curves.groupby(["family", "router", "params"], sort=True)
+    out = g.agg(
+        splits=("split", "nunique"),
+        aiq_mean=("aiq", "mean"),
+        aiq_sd=("aiq", "std"),
+        max_quality_mean=("max_quality", "mean"),
+        max_quality_sd=("max_quality", "std"),
+    ).reset_index()
+    out.insert(
+        1, "router_label", [label(r, p) for r, p in zip(out["router"], out["params"], strict=True)]
+    )
+    return out.sort_values(["family", "aiq_mean"], ascending=[True, False], kind="stable")
+
+
+def render(curves: pd.DataFrame, fmt: str = "table", *, synthetic: bool = False) -> str:
+    """A run's curves as a text table, a Markdown table or JSON records."""
+    if fmt == "table":
+        text = leaderboard_table(curves, synthetic=synthetic)
+        if curves["split"].nunique() > 1:
+            spread = across_splits(curves).drop(columns=["router", "params"])
+            text += "\n\nAcross splits (mean, sd):\n" + spread.to_string(
+                index=False, float_format="{:.4f}".format
+            )
+        return text
+    cols = [
+        "family", "split", "router", "params", "aiq", "aiq_lo", "aiq_hi", "c_min", "c_max",
+        "aiq_upstream", "max_quality", "max_quality_lo", "max_quality_hi", "cost_at_max_quality",
+    ]  # fmt: skip
+    df = curves[cols].assign(
+        label=[label(r, p) for r, p in zip(curves["router"], curves["params"], strict=True)]
+    )
+    df = df.sort_values(["family", "split", "aiq"], ascending=[True, True, False], kind="stable")
+    if fmt == "json":
+        return df.to_json(orient="records", indent=1)
+    if fmt == "markdown":
+        head = "_Synthetic data: figures are not RouterBench's._\n\n" if synthetic else ""
+        rows = [
+            "| family | split | router | AIQ [95% CI] | max quality [95% CI] | cost at max |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in df.itertuples():
+            rows.append(
+                f"| {r.family} | {r.split} | {r.label} | {_ci(r.aiq, r.aiq_lo, r.aiq_hi)} | "
+                f"{_ci(r.max_quality, r.max_quality_lo, r.max_quality_hi)} | "
+                f"{r.cost_at_max_quality:.6f} |"
+            )
+        return head + "\n".join(rows)
+    raise ValueError(f"format must be 'table', 'markdown' or 'json' (got {fmt!r})")
