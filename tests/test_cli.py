@@ -235,3 +235,34 @@ class TestDataVerbs:
         np.testing.assert_array_equal(a.cost, b.cost)
         ref = synth.generate(800, seed=2)
         np.testing.assert_array_equal(a.quality, ref.quality)
+
+
+class TestReportAndPlot:
+    def test_report_formats_and_plot(self, tmp_path: Path, small_data, capsys) -> None:
+        """report prints the run in three formats with intervals; plot writes one PNG per family."""
+        data_url = str(tmp_path / "d.parquet")
+        io.save(small_data, data_url)
+        spec = tmp_path / "s.toml"
+        spec.write_text(
+            '[data]\nfamilies = ["mmlu", "hellaswag"]\n[split]\nkind = "seeded"\nseeds = [1, 2]\n'
+            '[[routers]]\nname = "oracle"\n[[routers]]\nname = "random"\n'
+            "[metrics]\nbootstrap = 50\n"
+        )
+        argv = ["run", str(spec), "--data", data_url, "--out", str(tmp_path), "--run-id", "r"]
+        assert run([*argv, "--quiet", "--no-plots"], capsys)[0] == 0
+        rc, out, _ = run(["report", str(tmp_path / "r")], capsys)
+        assert rc == 0 and "Across splits" in out and "seeded-2" in out and "[" in out
+        rc, out, _ = run(["report", str(tmp_path / "r"), "--format", "json"], capsys)
+        recs = json.loads(out)
+        assert rc == 0 and len(recs) == 2 * 2 * 2
+        assert all(r["aiq_lo"] <= r["aiq_hi"] for r in recs)
+        rc, out, _ = run(["report", str(tmp_path / "r"), "--format", "markdown"], capsys)
+        assert rc == 0 and out.count("| mmlu |") == 4
+        rc, out, _ = run(["plot", str(tmp_path / "r")], capsys)
+        pngs = sorted((tmp_path / "r" / "plots").glob("*.png"))
+        assert rc == 0 and len(pngs) == 4 and pngs[0].read_bytes()[:4] == b"\x89PNG"
+
+    def test_report_missing_run(self, tmp_path: Path, capsys) -> None:
+        """report on a folder that is not a run is one line, exit 2."""
+        rc, _, err = run(["report", str(tmp_path)], capsys)
+        assert rc == 2 and "not a completed run" in err and err.count("\n") == 1
