@@ -1,0 +1,490 @@
+"""Exact λ path of a predictive router, and exact per-group sums.
+
+Prompt i goes to ``argmax_m lam * P[i, m] - C[i, m]`` (ties: lowest model index), for every
+``lam >= 0``.  As a function of ``lam`` the choice is the upper envelope of M lines, so it changes
+at most M - 1 times; the totals over prompts are step functions of ``lam``.  :func:`lambda_path`
+finds every step for every prompt (vectorised over prompts, in chunks) and keeps the per-group
+totals, so any grid is a lookup.  :func:`lambda_grid_bruteforce` is the literal argmax per ``lam``
+(the oracle).
+
+Float exactness.  The oracle scores in floats (``fl(fl(lam * P) - C)``), which can tie or reorder
+lines that differ by less than a rounding error (this happens at ``lam = 1e9`` with the upstream
+prices).  For every segment of every prompt's envelope the path also stores the open interval of
+``lam`` on which its line provably wins the *float* argmax (a rounding-error bound with margin);
+at a requested ``lam`` outside it, :meth:`LambdaPath.at` recomputes that prompt's argmax exactly
+as the oracle does.  Choices are then identical to the oracle's, ties included.
+
+Sums are exact: values are split error-free into float parts whose sums are exact
+(:func:`exact_group_sums`), and a total is the correctly rounded exact sum.  So the path's totals
+equal the oracle's bit for bit, whatever the summation order, prompt order or sharding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "UPSTREAM_LAMBDAS",
+    "LambdaPath",
+    "StepSums",
+    "exact_group_sums",
+    "lambda_grid_bruteforce",
+    "lambda_path",
+]
+
+# The 32 willingness-to-pay values of the original evaluation (ROUTERBENCH.md, section 2).
+# fmt: off
+UPSTREAM_LAMBDAS = np.array([
+    1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 5e-3, 0.01, 0.1, 0.5, 1, 1.5, 2, 10, 50,
+    100, 500, 1000, 2000, 3000, 4000, 5000, 7500, 1e4, 2.5e4, 5e4, 7.5e4, 1e5, 1e6, 1e9,
+])
+# fmt: on
+
+_CHUNK = 1 << 15  # prompts per chunk while tracing envelopes; pairs per chunk in fix-ups
+# A float score fl(fl(lam*p) - c) is within u*(2.0001*lam*|p| + |c|) of lam*p - c (u = 2^-53), so
+# a line ahead by more than 8u*(lam*Pmax + Cmax) wins the float argmax.  The test uses 64u: the
+# extra 56u covers the rounding of the test's own coefficients.  _TINY covers underflow.
+_KAPPA = 2.0**-47
+_TINY = 1e-300
+_WIDEN = 2.0**-48  # relative widening of a danger threshold, covers one division's rounding
+
+
+def _split(x: np.ndarray, count: int) -> np.ndarray:
+    """Error-free split of ``x`` into parts ``[L, *x.shape]`` with ``x == parts.sum(0)`` exactly.
+
+    Level l holds multiples of one power of two and is small enough that any sum of at most
+    ``count`` of its parts (in any order) is exact in float64 (Rump-Ogita-Oishi extraction).
+    """
+    shift = int(count).bit_length() + 1
+    parts = []
+    r = np.asarray(x, dtype=np.float64)
+    while r.size and (mu := float(np.abs(r).max())) > 0.0:
+        sigma = math.ldexp(1.0, math.frexp(mu)[1] + shift)
+        q = (sigma + r) - sigma
+        parts.append(q)
+        r = r - q
+    return np.stack(parts) if parts else np.zeros((1, *r.shape))
+
+
+def _fsum0(parts: np.ndarray) -> np.ndarray:
+    """Correctly rounded sums over axis 0 of exact float parts."""
+    cols = parts.reshape(parts.shape[0], -1).T.tolist()
+    return np.array([math.fsum(c) for c in cols], dtype=np.float64).reshape(parts.shape[1:])
+
+
+def _group_parts(values: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """Exact per-bin sums of ``values`` as parts ``[L, n_bins]`` (bincount per level, exact)."""
+    return np.stack([np.bincount(bins, lv, n_bins) for lv in _split(values, values.size)])
+
+
+def exact_group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per-group sums over the last axis, computed exactly and rounded once (like ``math.fsum``).
+
+    ``values[..., n]``, ``group[n]`` in ``[0, n_groups)``; returns ``[..., n_groups]``.  The result
+    does not depend on the order of the prompts.
+
+    >>> v = np.array([1e16, 1.0, -1e16, 0.5])
+    >>> exact_group_sums(v, np.array([0, 0, 0, 1]), 2).tolist()
+    [1.0, 0.5]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    g = _check_group(group, v.shape[-1], n_groups)
+    rows = v.reshape(-1, v.shape[-1])
+    out = [_fsum0(_group_parts(row, g, n_groups)) for row in rows]
+    return np.array(out).reshape(*v.shape[:-1], n_groups)
+
+
+@dataclass(frozen=True, eq=False)
+class StepSums:
+    """Exact per-group step functions ``x -> sum over prompts of value_i(x)``, Q quantities.
+
+    Each prompt starts at a base value and jumps at event keys (value_i(x) includes the events
+    with key <= x).  ``keys`` are the event keys sorted within each group's block
+    ``keys[starts[g]:starts[g + 1]]``; ``cum[q, l, starts[g] + g + j]`` is level l of the exact
+    running total of quantity q in group g after its first j events (j = 0: the base).
+    """
+
+    keys: np.ndarray
+    starts: np.ndarray
+    cum: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        base: np.ndarray,
+        new: np.ndarray,
+        old: np.ndarray,
+        ev_prompt: np.ndarray,
+        ev_key: np.ndarray,
+        group: np.ndarray,
+        n_groups: int,
+    ) -> StepSums:
+        """From ``base[Q, n]`` and events (prompt, key, value after ``new[Q, E]``, before
+        ``old[Q, E]``).  Lookups read totals only after every event with key <= x, and sums are
+        exact, so the order of events with equal keys does not matter (no stable sort)."""
+        n, n_ev = base.shape[1], ev_key.size
+        ev_group = group[ev_prompt]
+        order = np.argsort(ev_key)
+        small = np.uint16 if n_groups <= 1 << 16 else np.intp  # radix sort for small codes
+        order = order[np.argsort(ev_group[order].astype(small), kind="stable")]
+        sizes = np.bincount(ev_group, minlength=n_groups)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        pos_base = starts[:-1] + np.arange(n_groups)
+        pos_ev = np.arange(n_ev) + ev_group[order] + 1
+        levels = []
+        for b, nw, od in zip(base, new, old, strict=True):
+            parts = _split(np.concatenate([b, nw, -od]), n + 2 * n_ev)
+            flat = np.zeros((parts.shape[0], n_ev + n_groups))
+            for lv, p in zip(flat, parts, strict=True):
+                lv[pos_base] = np.bincount(group, p[:n], n_groups)
+                lv[pos_ev] = (p[n : n + n_ev] + p[n + n_ev :])[order]
+            run = np.cumsum(flat, axis=1)  # every partial sum is a sum of parts: exact
+            before = np.where(pos_base > 0, run[:, pos_base - 1], 0.0)
+            levels.append(run - np.repeat(before, sizes + 1, axis=1))
+        cum = np.zeros((len(levels), max(lv.shape[0] for lv in levels), n_ev + n_groups))
+        for q, lv in enumerate(levels):
+            cum[q, : lv.shape[0]] = lv
+        return cls(keys=ev_key[order], starts=starts, cum=cum)
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.starts.size - 1)
+
+    def _group(self, g: int, x: np.ndarray) -> np.ndarray:
+        s, e = self.starts[g], self.starts[g + 1]
+        return self.cum[:, :, np.searchsorted(self.keys[s:e], x, "right") + s + g]
+
+    def parts(self, x: np.ndarray) -> np.ndarray:
+        """Exact parts ``[Q, L, G, k]`` of every group's totals at keys ``x[k]``."""
+        return np.stack([self._group(g, x) for g in range(self.n_groups)], axis=2)
+
+    def points(self, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """Group g's steps: keys ``[0, distinct event keys > 0]`` and totals ``[Q, steps]``."""
+        keys = self.keys[self.starts[g] : self.starts[g + 1]]
+        x = np.unique(np.concatenate([[0.0], keys[keys > 0]]))
+        return x, _fsum0(np.moveaxis(self._group(g, x), 1, 0))
+
+
+def _check_table(x: np.ndarray, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2 or (shape is not None and a.shape != shape):
+        want = "a 2-D (prompts x models) array" if shape is None else f"shape {shape}"
+        raise ValueError(f"{name} must be {want}, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} needs at least one prompt and one model, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must be finite (drop prompts with missing outcomes first)")
+    return a
+
+
+def _check_group(group: np.ndarray, n: int, n_groups: int) -> np.ndarray:
+    g = np.asarray(group)
+    if g.shape != (n,) or (g.size and g.dtype.kind not in "iu"):
+        raise ValueError(f"group must be {n} integers, got shape {g.shape} dtype {g.dtype}")
+    if n_groups < 1 or (g.size and (g.min() < 0 or g.max() >= n_groups)):
+        raise ValueError(f"group codes must lie in [0, n_groups={n_groups})")
+    return g.astype(np.intp)
+
+
+def _check_knobs(x: np.ndarray, name: str, positive: bool) -> np.ndarray:
+    a = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    if a.ndim != 1 or np.isnan(a).any() or (a <= 0 if positive else a < 0).any():
+        raise ValueError(f"{name} must be a 1-D array of numbers {'>' if positive else '>='} 0")
+    return a
+
+
+def _limit_choice(P: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """The choice as lam -> inf: max P, then min C, then lowest index."""
+    best = P == P.max(1, keepdims=True)
+    best &= C == np.where(best, C, np.inf).min(1, keepdims=True)
+    return best.argmax(1)
+
+
+def _envelopes(P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Trace every prompt's envelope over lam >= 0 (one chunk of prompts).
+
+    Returns ``c0`` (choice at 0+), ``nev`` (events per prompt) and, prompt-major, the events
+    (``lam``, old, new) and the danger intervals ``(lo, hi, prompt)``: the closed complement of
+    the open intervals where the segment's line provably wins the float argmax.
+    """
+    n, m = P.shape
+    # Models x prompts layout: reductions over models become fast elementwise passes.  A mask is
+    # applied by adding 0.0 / mask (NaN off the mask), which np.fmin.reduce skips.
+    Pt, Ct = np.ascontiguousarray(P.T), np.ascontiguousarray(C.T)
+    w = np.arange(m)[:, None]
+    kp = _KAPPA * np.abs(Pt).max(0)
+    kc = _KAPPA * (np.abs(Ct).max(0) + _TINY)
+    best = Ct == Ct.min(0)  # at 0+: min C, then max P, then lowest index
+    best &= Pt == np.fmax.reduce(Pt + 0.0 / best, axis=0)
+    cur = best.argmax(0)
+    c0 = cur.copy()
+    lam = np.zeros(n)
+    lower = np.full(n, -np.inf)
+    idx = np.arange(n)
+    segs, evs = [], []
+    j = 0
+    while idx.size:
+        p, c, a = np.take(Pt, idx, axis=1), np.take(Ct, idx, axis=1), cur[idx]  # C-ordered
+        rows = np.arange(idx.size)
+        dp, dc = p - p[a, rows], c - c[a, rows]
+        cross = dc / dp + 0.0 / (dp > 0)  # where line m overtakes a (NaN: never)
+        raw = np.fmin.reduce(cross, axis=0)
+        nl = np.maximum(raw, lam[idx])
+        nl[np.isnan(nl)] = np.inf  # no more breakpoints
+        has = np.isfinite(nl)
+        eq = cross == raw
+        nb = (eq * w).sum(0)
+        slow = np.flatnonzero(has & ((eq.sum(0) != 1) | (raw < lam[idx])))
+        if slow.size:  # several lines cross at nl: max P, then min C, then lowest index
+            ps, cs = p[:, slow], c[:, slow]
+            best = np.maximum(cross[:, slow], lam[idx[slow]]) == nl[slow]
+            best &= ps == np.where(best, ps, -np.inf).max(0)
+            best &= cs == np.where(best, cs, np.inf).min(0)
+            nb[slow] = best.argmax(0)
+        # Line m endangers a at lam when a's exact lead (C_m - C_a) - lam (P_m - P_a) is within
+        # the bound _KAPPA * (lam Pmax + Cmax), i.e. when num <= den * lam: lam >= num / den if
+        # den > 0, lam <= num / den if den < 0.  Lines after a that are no better in P and no
+        # cheaper (a itself too) never win the float argmax against a: not live.
+        den = dp + kp[idx]
+        num = dc - kc[idx]
+        live = ~((dp <= 0) & (dc >= 0) & (w >= a))
+        t = num / np.abs(den)  # den = +-0 gives -t = +inf (danger everywhere) iff num < 0
+        s_lo = -np.fmin.reduce(t + 0.0 / (live & (den <= 0)), axis=0)
+        s_hi = np.fmin.reduce(t + 0.0 / (live & (den > 0)), axis=0)
+        s_lo[np.isnan(s_lo)], s_hi[np.isnan(s_hi)] = -np.inf, np.inf
+        s_lo *= np.where(s_lo > 0, 1 + _WIDEN, 1 - _WIDEN)  # widen the danger zones
+        s_hi *= np.where(s_hi > 0, 1 - _WIDEN, 1 + _WIDEN)
+        s_lo = np.clip(s_lo, lower[idx], nl)
+        segs.append((idx, np.full(idx.size, j), s_lo, np.clip(s_hi, s_lo, nl)))
+        idx, nl = idx[has], nl[has]
+        evs.append((idx, np.full(idx.size, j), nl, a[has], nb[has]))
+        cur[idx], lam[idx], lower[idx] = nb[has], nl, nl
+        j += 1
+    sp, sj, slo, shi = (np.concatenate(z) for z in zip(*segs, strict=True))
+    ep, ej, elam, eold, enew = (np.concatenate(z) for z in zip(*evs, strict=True))
+    nev = np.bincount(ep, minlength=n)
+    eoff = np.cumsum(nev) - nev
+    pos = eoff[ep] + ej
+    ev_lam, ev_old, ev_new = np.empty_like(elam), np.empty_like(eold), np.empty_like(enew)
+    ev_lam[pos], ev_old[pos], ev_new[pos] = elam, eold, enew
+    # Danger intervals of prompt p: [-inf, lo_0], [hi_0, lo_1], ..., [hi_last, inf].
+    zoff = eoff + 2 * np.arange(n)
+    dz_lo, dz_hi = np.empty(ev_lam.size + 2 * n), np.empty(ev_lam.size + 2 * n)
+    dz_hi[zoff[sp] + sj], dz_lo[zoff[sp] + sj + 1] = slo, shi
+    dz_lo[zoff], dz_hi[zoff + nev + 1] = -np.inf, np.inf
+    dz_p = np.repeat(np.arange(n), nev + 2)
+    keep = (dz_hi >= 0) & (dz_lo < np.inf)
+    return c0, nev, ev_lam, ev_old, ev_new, dz_lo[keep], dz_hi[keep], dz_p[keep]
+
+
+@dataclass(frozen=True, eq=False)
+class LambdaPath:
+    """The exact λ path of a predictive router (built by :func:`lambda_path`).
+
+    Holds the inputs (``P``, ``C``, ``quality``, ``cost``, ``group``), ``count`` (prompts per
+    group), ``steps`` (exact per-group totals of realised cost and quality at each breakpoint),
+    and per prompt, prompt-major: ``seq`` (the choice at 0+ then after each breakpoint),
+    ``ev_lam`` (its breakpoints, ``ev_start[i]:ev_start[i + 1]``) and the danger intervals
+    ``[dz_lo, dz_hi]`` of prompt ``dz_prompt`` where :meth:`at` recomputes the float argmax.
+    """
+
+    P: np.ndarray
+    C: np.ndarray
+    quality: np.ndarray
+    cost: np.ndarray
+    group: np.ndarray
+    count: np.ndarray
+    steps: StepSums
+    seq: np.ndarray
+    ev_lam: np.ndarray
+    ev_start: np.ndarray
+    dz_lo: np.ndarray
+    dz_hi: np.ndarray
+    dz_prompt: np.ndarray
+
+    def _assumed(self, p: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """The path's choice for prompt ``p[j]`` at ``lam[j]`` (breakpoints <= lam applied)."""
+        start, nev = self.ev_start[p], np.diff(self.ev_start)[p]
+        k = np.zeros(p.size, dtype=np.intp)
+        for t in range(int(nev.max(initial=0))):
+            at_t = self.ev_lam[np.minimum(start + t, self.ev_lam.size - 1)]
+            k += (t < nev) & (at_t <= lam)
+        return self.seq[start + p + k]
+
+    def _fixups(self, lams: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Prompts (p, index into lams, path choice, float-argmax choice) where the two differ."""
+        order = np.argsort(lams, kind="stable")
+        qs = lams[order]
+        qs = qs[: np.searchsorted(qs, np.inf)]
+        lo = np.searchsorted(qs, self.dz_lo, "left")
+        hi = np.searchsorted(qs, self.dz_hi, "right")
+        same = np.zeros(lo.size, dtype=bool)
+        same[1:] = self.dz_prompt[1:] == self.dz_prompt[:-1]
+        prev = np.concatenate([[0], hi[:-1]])
+        lo = np.where(same, np.maximum(lo, prev), lo)  # count a shared endpoint once
+        cnt = np.maximum(hi - lo, 0)
+        p = np.repeat(self.dz_prompt, cnt)
+        qi = np.arange(p.size) - np.repeat(np.cumsum(cnt) - cnt - lo, cnt)
+        out = []
+        for s in range(0, p.size, _CHUNK):
+            pp, kk = p[s : s + _CHUNK], qi[s : s + _CHUNK]
+            a = self._assumed(pp, qs[kk])
+            t = (qs[kk, None] * self.P[pp] - self.C[pp]).argmax(1)  # as the oracle scores
+            d = a != t
+            out.append((pp[d], order[kk[d]], a[d], t[d]))
+        if not out:
+            return tuple(np.zeros(0, dtype=np.intp) for _ in range(4))
+        return tuple(np.concatenate(z) for z in zip(*out, strict=True))
+
+    def at(self, lams: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Totals at each ``lams[k]`` (>= 0, inf allowed): ``cost_sum[g, k]``,
+        ``quality_sum[g, k]``, ``count[g]``; equal to :func:`lambda_grid_bruteforce`."""
+        lams = _check_knobs(lams, "lams", positive=False)
+        parts = self.steps.parts(lams)
+        p, k, a, t = self._fixups(lams)
+        n_groups, n_k = self.count.size, lams.size
+        bins = np.tile(self.group[p] * n_k + k, 2)
+        sums = []
+        for q, table in enumerate((self.cost, self.quality)):
+            fix = _group_parts(np.concatenate([table[p, t], -table[p, a]]), bins, n_groups * n_k)
+            sums.append(_fsum0(np.concatenate([parts[q], fix.reshape(-1, n_groups, n_k)])))
+        return sums[0], sums[1], self.count
+
+    def choices(self, lams: np.ndarray) -> np.ndarray:
+        """The chosen model column of every prompt at each ``lams[k]``: int ``[k, n]``."""
+        lams = _check_knobs(lams, "lams", positive=False)
+        n = self.P.shape[0]
+        out = self._assumed(np.tile(np.arange(n), lams.size), np.repeat(lams, n))
+        out = out.reshape(lams.size, n)
+        p, k, _, t = self._fixups(lams)
+        out[k, p] = t
+        return out
+
+    def breakpoints(self, group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Group ``group``'s curve, one point per step: ``lams[j]`` (``lams[0] = 0``) and the
+        cost and quality sums on ``(lams[j], lams[j + 1])``.  At a breakpoint itself ties go to
+        the lowest index, which :meth:`at` resolves."""
+        lams, sums = self.steps.points(group)
+        return lams, sums[0], sums[1]
+
+
+def _check_inputs(
+    P: np.ndarray, C: np.ndarray, quality: np.ndarray, cost: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    P = _check_table(P, "P")
+    return (
+        P,
+        _check_table(C, "C", P.shape),
+        _check_table(quality, "quality", P.shape),
+        _check_table(cost, "cost", P.shape),
+    )
+
+
+def lambda_path(
+    P: np.ndarray,
+    C: np.ndarray,
+    quality: np.ndarray,
+    cost: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+) -> LambdaPath:
+    """The exact λ path of ``argmax_m lam * P[i, m] - C[i, m]`` over ``lam >= 0``, per group.
+
+    ``P``: predicted quality ``[n, m]``; ``C``: the cost term (expected cost per prompt, or a
+    per-model price broadcast to ``[n, m]``); ``quality`` and ``cost``: realised outcomes;
+    ``group``: family code per prompt in ``[0, n_groups)``.
+
+    Prompt 0 switches from model 0 to model 1 at lam = 2, prompt 1 at lam = 4; exactly at a
+    breakpoint the two lines tie and the lower index wins:
+
+    >>> P = np.array([[0.25, 0.75], [0.5, 0.625]])
+    >>> C = np.array([[1.0, 2.0], [1.0, 1.5]])
+    >>> path = lambda_path(P, C, P, C, np.array([0, 0]), 1)
+    >>> lams, cost_sum, _ = path.breakpoints(0)
+    >>> lams.tolist(), cost_sum.tolist()
+    ([0.0, 2.0, 4.0], [2.0, 3.0, 3.5])
+    >>> path.at(np.array([1.0, 2.0, 3.0, np.inf]))[0].tolist()
+    [[2.0, 2.0, 3.0, 3.5]]
+    >>> path.choices(np.array([2.0, 3.0])).tolist()
+    [[0, 0], [1, 0]]
+    """
+    P, C, quality, cost = _check_inputs(P, C, quality, cost)
+    n = P.shape[0]
+    group = _check_group(group, n, n_groups)
+    chunks = []
+    for s in range(0, n, _CHUNK):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            parts = list(_envelopes(P[s : s + _CHUNK], C[s : s + _CHUNK]))
+        parts[-1] = parts[-1] + s
+        chunks.append(parts)
+    c0, nev, ev_lam, ev_old, ev_new, dz_lo, dz_hi, dz_p = (
+        np.concatenate(z) for z in zip(*chunks, strict=True)
+    )
+    ev_p = np.repeat(np.arange(n), nev)
+    ev_start = np.concatenate([[0], np.cumsum(nev)])
+    tables = (cost, quality)
+    steps = StepSums.build(
+        np.stack([t[np.arange(n), c0] for t in tables]),
+        np.stack([t[ev_p, ev_new] for t in tables]),
+        np.stack([t[ev_p, ev_old] for t in tables]),
+        ev_p,
+        ev_lam,
+        group,
+        n_groups,
+    )
+    seq = np.empty(n + ev_lam.size, dtype=np.intp)
+    first = np.zeros(seq.size, dtype=bool)
+    first[ev_start[:-1] + np.arange(n)] = True
+    seq[first], seq[~first] = c0, ev_new
+    return LambdaPath(
+        P=P,
+        C=C,
+        quality=quality,
+        cost=cost,
+        group=group,
+        count=np.bincount(group, minlength=n_groups),
+        steps=steps,
+        seq=seq,
+        ev_lam=ev_lam,
+        ev_start=ev_start,
+        dz_lo=dz_lo,
+        dz_hi=dz_hi,
+        dz_prompt=dz_p,
+    )
+
+
+def lambda_grid_bruteforce(
+    P: np.ndarray,
+    C: np.ndarray,
+    quality: np.ndarray,
+    cost: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    lams: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The oracle: for each ``lams[k]``, the literal float argmax of ``lam * P - C`` (first max;
+    at ``inf``: max P, then min C, then lowest index), then exact per-group sums.
+
+    Returns ``cost_sum[g, k]``, ``quality_sum[g, k]``, ``count[g]``.
+
+    >>> P = np.array([[0.25, 0.75], [0.5, 0.625]])
+    >>> C = np.array([[1.0, 2.0], [1.0, 1.5]])
+    >>> g = np.array([0, 0])
+    >>> lambda_grid_bruteforce(P, C, P, C, g, 1, np.array([2.0, 3.0]))[0].tolist()
+    [[2.0, 3.0]]
+    """
+    P, C, quality, cost = _check_inputs(P, C, quality, cost)
+    n = P.shape[0]
+    group = _check_group(group, n, n_groups)
+    lams = _check_knobs(lams, "lams", positive=False)
+    rows = np.arange(n)
+    out = np.empty((2, n_groups, lams.size))
+    for k, lam in enumerate(lams):
+        pick = _limit_choice(P, C) if np.isinf(lam) else (lam * P - C).argmax(1)
+        out[:, :, k] = exact_group_sums(
+            np.stack([cost[rows, pick], quality[rows, pick]]), group, n_groups
+        )
+    return out[0], out[1], np.bincount(group, minlength=n_groups)
