@@ -288,11 +288,32 @@ def cascade_bruteforce(
     ...                    np.array([3.0, 5.0]))[0].tolist()
     [[1.0, 3.0]]
     """
+    g = _check_group(group, np.shape(quality)[0], n_groups)
+    spent, last = cascade_outcomes(quality, cost, order, accept, budgets)
+    out = np.stack([exact_group_sums(v, g, n_groups) for v in (spent, last)])  # [2, k, g]
+    return out[0].T, out[1].T, np.bincount(g, minlength=n_groups)
+
+
+def cascade_outcomes(
+    quality: np.ndarray,
+    cost: np.ndarray,
+    order: np.ndarray,
+    accept: np.ndarray,
+    budgets: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per prompt and budget, the upstream loop run literally: the cost spent and the score of the
+    last model called, ``[k, n]`` each.
+
+    >>> quality, cost = np.array([[0.0, 1.0, 1.0]]), np.array([[1.0, 2.0, 4.0]])
+    >>> spent, last = cascade_outcomes(quality, cost, np.array([0, 1, 2]),
+    ...                                np.array([[False, False, True]]), np.array([3.0, 5.0]))
+    >>> spent.tolist(), last.tolist()
+    ([[1.0], [3.0]], [[0.0], [1.0]])
+    """
     q, c, acc = _check_cascade(quality, cost, order, accept)
     n, n_pos = q.shape
-    g = _check_group(group, n, n_groups)
     budgets = _check_knobs(budgets, "budgets", positive=True)
-    out = np.empty((2, n_groups, budgets.size))
+    spent_all, last_all = np.empty((budgets.size, n)), np.empty((budgets.size, n))
     for i, budget in enumerate(budgets):
         left, spent, last = np.full(n, budget), np.zeros(n), np.zeros(n)
         going = np.ones(n, dtype=bool)
@@ -303,5 +324,5 @@ def cascade_bruteforce(
             left[going] -= c[going, k]
             last[going] = q[going, k]
             going &= ~acc[:, k]  # stop when the judge accepts
-        out[:, :, i] = exact_group_sums(np.stack([spent, last]), g, n_groups)
-    return out[0], out[1], np.bincount(g, minlength=n_groups)
+        spent_all[i], last_all[i] = spent, last
+    return spent_all, last_all

@@ -112,7 +112,7 @@ def check(cond: bool, router: str, msg: str) -> None:
 
 def load_all() -> None:
     # Importing the router modules registers them; kept lazy so `base` has no import cycle.
-    from routerbench.routers import predictive, reference  # noqa: F401
+    from routerbench.routers import cascade, predictive, reference, threshold  # noqa: F401
 
 
 def as_choice(n: int, col: int, k: int = 1) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 
 from routerbench.engine.data import DataError, RoutingData
 from routerbench.engine.features import TextFeaturizer, fitted_featurizer
-from routerbench.engine.paths import UPSTREAM_LAMBDAS  # the original's 32 λ values
+from routerbench.engine.paths import UPSTREAM_LAMBDAS, lambda_path
 from routerbench.routers.base import RouterError, check, register
 
 __all__ = [
@@ -163,6 +163,16 @@ class FittedPredictive:
 
     def default_knobs(self) -> np.ndarray:
         return UPSTREAM_LAMBDAS.copy()
+
+    def exact_path(
+        self, scores: PredictiveScores, data: RoutingData
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Every operating point over λ > 0: breakpoints, cost and quality sums, prompt count."""
+        path = lambda_path(
+            scores.P, scores.C, data.quality, data.cost, np.zeros(data.n_prompts, np.intp), 1
+        )
+        lams, cost, quality = path.breakpoints(0)
+        return lams, cost, quality, data.n_prompts
 
 
 # ----------------------------------------------------------------------------- shared fitting

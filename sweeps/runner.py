@@ -427,7 +427,8 @@ def summarize(
     points = pd.DataFrame([row for r in results for row in r.rows], columns=POINT_COLUMNS)
     for col in ("quality_lo", "quality_hi", "cost_lo", "cost_hi"):
         points[col] = np.nan
-    entries = []  # (split, family, cell, points-frame, curve cost, curve quality, boot)
+    # (split, family, cell, curve cost, curve quality, bootstrap means, grid cost and quality)
+    entries = []
     for r in results:
         for fam, fp in points[points["cell_id"] == r.cell.cell_id].groupby("family", sort=False):
             ok = fp[fp["status"] == "ok"]
@@ -445,7 +446,8 @@ def summarize(
                 points.loc[ok.index, ["cost_lo", "cost_hi", "quality_lo", "quality_hi"]] = (
                     np.column_stack([clo, chi, qlo, qhi])
                 )
-            entries.append((r.cell.split, str(fam), r.cell, c, q, boot))
+            grid = (ok["cost_mean"].to_numpy(), ok["quality_mean"].to_numpy())
+            entries.append((r.cell.split, str(fam), r.cell, c, q, boot, grid))
     rows = []
     by_group: dict[tuple[str, str], list[int]] = {}
     for i, e in enumerate(entries):
@@ -458,7 +460,7 @@ def summarize(
             c_min, c_max = ranges[(split, fam)]
         up = aiq_upstream([(entries[i][3], entries[i][4]) for i in idx])
         for i, (hc, hq), aiq_up in zip(idx, hulls, up, strict=True):
-            _, _, cell, c, q, boot = entries[i]
+            _, _, cell, c, q, boot, grid = entries[i]
             qmax, cmax = max_quality(c, q)
             row = {
                 "cell_id": cell.cell_id,
@@ -480,10 +482,19 @@ def summarize(
                 "max_quality_hi": np.nan,
             }
             if boot is not None:
-                reps_aiq = [aiq(*ndch(bc, bq), c_min, c_max) for bc, bq in zip(*boot, strict=True)]
-                row["aiq_lo"], row["aiq_hi"] = interval(np.array(reps_aiq), confidence).tolist()
+                # Percentile bootstrap over prompts on the grid points. Where the estimate comes
+                # from an exact path, the interval is that of the grid's bootstrap deviations,
+                # re-centred on the exact estimate (the grid only samples the path).
+                reps = np.array(
+                    [aiq(*ndch(bc, bq), c_min, c_max) for bc, bq in zip(*boot, strict=True)]
+                )
+                shift = row["aiq"] - aiq(*ndch(*grid), c_min, c_max)
+                row["aiq_lo"], row["aiq_hi"] = (interval(reps, confidence) + shift).tolist()
+                shift = qmax - float(grid[1].max())
                 mq = boot[1].max(axis=1)
-                row["max_quality_lo"], row["max_quality_hi"] = interval(mq, confidence).tolist()
+                row["max_quality_lo"], row["max_quality_hi"] = (
+                    interval(mq, confidence) + shift
+                ).tolist()
             rows.append(row)
     return Results(points=points, curves=pd.DataFrame(rows, columns=CURVE_COLUMNS))
 
