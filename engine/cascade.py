@@ -28,7 +28,6 @@ predictor's ``predicted >= theta``).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -42,6 +41,7 @@ from routerbench.engine.paths import (
     _fsum0,
     exact_group_sums,
 )
+from routerbench.engine.rng import GOLDEN, mix64, stable_keys
 
 __all__ = [
     "UPSTREAM_BUDGETS",
@@ -60,20 +60,6 @@ __all__ = [
 UPSTREAM_BUDGETS = np.array([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 50, 100], dtype=float)
 UPSTREAM_EPS = np.array([0, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8], dtype=float)
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-def _blake(items: Iterable[object], person: bytes) -> np.ndarray:
-    keys = [
-        int.from_bytes(
-            hashlib.blake2b(str(s).encode(), digest_size=8, person=person).digest(), "big"
-        )
-        for s in items
-    ]
-    return np.array(keys, dtype=np.uint64)
-
 
 def prompt_key(ids: Iterable[str]) -> np.ndarray:
     """A stable 64-bit key per prompt id (blake2b, 8 bytes): ``uint64[n]``.
@@ -81,19 +67,12 @@ def prompt_key(ids: Iterable[str]) -> np.ndarray:
     >>> prompt_key(["mmlu-astronomy.val.5"]).dtype
     dtype('uint64')
     """
-    return _blake(ids, b"rb.prompt")
+    return stable_keys(ids, b"rb.prompt")
 
 
 def model_key(names: Iterable[str]) -> np.ndarray:
     """A stable 64-bit key per model name (blake2b, 8 bytes, domain-separated from prompts)."""
-    return _blake(names, b"rb.model")
-
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser (a bijection of uint64 with good avalanche), elementwise."""
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
+    return stable_keys(names, b"rb.model")
 
 
 def judge_uniforms(
@@ -119,7 +98,7 @@ def judge_uniforms(
     mk = np.asarray(model_keys, dtype=np.uint64).reshape(1, -1)
     h = np.array([[seed]], dtype=np.uint64)
     for key in (np.array([[eps]], dtype=np.float64).view(np.uint64), pk, mk):
-        h = _mix((h ^ key) + _GOLDEN)
+        h = mix64((h ^ key) + GOLDEN)
     return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 

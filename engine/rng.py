@@ -13,17 +13,20 @@ import numpy as np
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def stable_keys(values: Iterable[str]) -> np.ndarray:
-    """A stable 64-bit key per string (blake2b), the same on every machine and Python run.
+def stable_keys(values: Iterable[object], domain: bytes = b"") -> np.ndarray:
+    """A stable 64-bit key per string (blake2b), the same on every machine and Python run;
+    ``domain`` separates kinds of keys (a prompt and a model spelled alike differ).
 
     >>> k = stable_keys(["a", "b", "a"]); bool(k[0] == k[2]), bool(k[0] != k[1])
     (True, True)
     """
     out = [
-        int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest(), "little")
+        int.from_bytes(
+            hashlib.blake2b(str(v).encode(), digest_size=8, person=domain).digest(), "little"
+        )
         for v in values
     ]
     return np.array(out, dtype=np.uint64)
@@ -46,8 +49,8 @@ def keyed_uniforms(seed: int, *keys: np.ndarray | int) -> np.ndarray:
     >>> bool(((0 <= u) & (u < 1)).all()), bool((u == v).all())
     (True, True)
     """
-    h = mix64(np.asarray(seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64) + _GOLDEN)
+    h = mix64(np.asarray(seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64) + GOLDEN)
     with np.errstate(over="ignore"):
         for k in keys:
-            h = mix64(h ^ (np.asarray(k, dtype=np.uint64) + _GOLDEN))
+            h = mix64(h ^ (np.asarray(k, dtype=np.uint64) + GOLDEN))
     return (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
