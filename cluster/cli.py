@@ -105,9 +105,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         res, trials = run_optuna(spec, p, executor=executor, quiet=args.quiet)
     else:
         bar = tqdm(total=len(p.cells), disable=args.quiet, unit="cell", file=sys.stderr)
-        res = run_grid(
-            spec, p, executor=executor, fail_fast=args.fail_fast, on_result=lambda r: bar.update(1)
-        )
+
+        def tick(_: Any) -> None:
+            bar.update(1)
+
+        res = run_grid(spec, p, executor=executor, fail_fast=args.fail_fast, on_result=tick)
         bar.close()
         trials = None
 

@@ -190,7 +190,7 @@ class RoutingData:
     @property
     def missing(self) -> np.ndarray:
         """Boolean ``[n, m]``: True where the outcome is missing (NaN quality)."""
-        return np.isnan(self.quality)
+        return np.asarray(np.isnan(self.quality))
 
     def family_names(self) -> list[str]:
         """Families in order of first appearance."""
@@ -232,7 +232,7 @@ class RoutingData:
 
     def complete(self) -> RoutingData:
         """The prompts with no missing outcome (every model has a quality)."""
-        keep: np.ndarray = ~self.missing.any(axis=1)
+        keep = np.asarray(~self.missing.any(axis=1))
         return self if keep.all() else self.take(keep)
 
     def with_features(self, features: np.ndarray) -> RoutingData:

@@ -138,7 +138,12 @@ def ensure_features(
             f"{data.source}: train_mask must be a boolean array of shape ({data.n_prompts},), "
             f"got {mask.dtype} {mask.shape}"
         )
-    parts = [data.fingerprint(), str(dim), str(seed), np.packbits(mask).tobytes()]
+    parts: list[str | bytes] = [
+        data.fingerprint(),
+        str(dim),
+        str(seed),
+        np.packbits(mask).tobytes(),
+    ]
     key = _digest("features", *parts, *[str(p) for p in prompts])
     feats = _memo(key, lambda: text_features(prompts, dim=dim, seed=seed, fit_on=mask))
     return data.with_features(feats)

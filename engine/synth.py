@@ -26,6 +26,7 @@ import functools
 import operator
 
 import numpy as np
+
 from routerbench.engine.data import PAPER_FAMILIES, RoutingData, family_of
 
 # The 11 models in RouterBench's response order (which also breaks ties).

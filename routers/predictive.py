@@ -201,7 +201,11 @@ def _prepare(
 ) -> tuple[np.ndarray, TextFeaturizer | None, np.ndarray | None]:
     """Check the training data (before any training), then return its features, the fitted
     featurizer when they come from prompt text, and the upstream price term if asked for."""
-    unknown = [m for m, gone in zip(train.models, train.missing.all(axis=0), strict=True) if gone]
+    unknown = [
+        m
+        for m, gone in zip(train.models, np.asarray(train.missing.all(axis=0)), strict=True)
+        if gone
+    ]
     if unknown:
         raise RouterError(f"router {name!r}: model {unknown[0]!r} has no known training quality")
     price = upstream_price(train.models) if cost_model == "upstream" else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -41,7 +42,7 @@ def _fmt(v: object) -> str:
     return ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
 
 
-def _ci(x: float, lo: float, hi: float) -> str:
+def _ci(x: Any, lo: Any, hi: Any) -> str:
     if any(isinstance(v, float) and math.isnan(v) for v in (lo, hi)):
         return f"{x:.4f}"
     return f"{x:.4f} [{lo:.4f}, {hi:.4f}]"

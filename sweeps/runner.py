@@ -155,7 +155,7 @@ def plan_cells(
     splits: Sequence[Split],
 ) -> list[Cell]:
     """Cells in a stable order: routers as listed, their grids key-sorted, then splits."""
-    cells = []
+    cells: list[Cell] = []
     for name, grid, knobs in routers:
         for params in grid:
             for sp in splits:

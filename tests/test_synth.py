@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from routerbench.engine import synth
 from routerbench.engine.data import PAPER_FAMILIES, family_of
 
