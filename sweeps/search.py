@@ -35,6 +35,7 @@ executor (:func:`routerbench.sweeps.runner.evaluate_cell`, here or on Ray).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -153,9 +154,33 @@ def _decode(value: Any, encoded: bool) -> Any:
     return tuple(v) if isinstance(v, list) else v
 
 
+def _candidates(dist: BaseDistribution, encoded: bool) -> list[Any]:
+    """The values a router is checked with: every choice, or both bounds."""
+    if isinstance(dist, CategoricalDistribution):
+        return [_decode(c, encoded) for c in dist.choices]
+    assert isinstance(dist, IntDistribution | FloatDistribution)
+    return [dist.low, dist.high]
+
+
+def _check_values(at: str, name: str, params: dict[str, Any], values: dict[str, list[Any]]) -> None:
+    """Each candidate value must construct the router together with some candidates of the other
+    keys (hyperparameters may constrain each other); else a SpecError naming the key."""
+    for key, own in values.items():
+        others = [k for k in values if k != key]
+        for v in own:
+            errors = []
+            for combo in itertools.product(*(values[k] for k in others)):
+                try:
+                    create(name, **{**params, **dict(zip(others, combo, strict=True)), key: v})
+                    break
+                except RouterError as e:
+                    errors.append(e)
+            else:
+                raise SpecError(f"{at}.{key}': value {v!r} is refused: {errors[0]}")
+
+
 def _search_space(spec: Spec) -> list[_Searched]:
-    """The routers with a space, their distributions checked against the router: every bound
-    and choice must construct it, so a bad value fails before any trial runs."""
+    """The routers with a space, checked against the router before any trial runs."""
     out: list[_Searched] = []
     for i, r in enumerate(spec.routers):
         if not r.space:
@@ -165,23 +190,16 @@ def _search_space(spec: Spec) -> list[_Searched]:
                 f"{spec.source}: two routers named {r.name!r} have a space; give each router "
                 "name at most one space"
             )
+        at = f"{spec.source}: 'routers[{i}].space"
         raw = {**{k: {"choices": list(v)} for k, v in r.grid.items()}, **r.space}
         dists: dict[str, BaseDistribution] = {}
         json_keys: set[str] = set()
         for key, entry in raw.items():
-            at = f"{spec.source}: 'routers[{i}].space.{key}'"
-            dist, encoded = _distribution(at, entry)
-            dists[key] = dist
+            dists[key], encoded = _distribution(f"{at}.{key}'", entry)
             if encoded:
                 json_keys.add(key)
-            values = (
-                dist.choices if isinstance(dist, CategoricalDistribution) else [dist.low, dist.high]  # type: ignore[attr-defined]
-            )
-            for v in values:
-                try:
-                    create(r.name, **{**r.params, key: _decode(v, encoded)})
-                except RouterError as e:
-                    raise SpecError(f"{at}: value {v!r} is refused: {e}") from None
+        values = {k: _candidates(d, k in json_keys) for k, d in dists.items()}
+        _check_values(at, r.name, dict(r.params), values)
         out.append(_Searched(r.name, dict(r.params), dists, frozenset(json_keys), r.knobs))
     return out
 
@@ -206,9 +224,9 @@ def _suggest(trial: Trial, space: list[_Searched]) -> tuple[_Searched, dict[str,
 
 
 # -------------------------------------------------------------------------------------- study
-def _repair_journal(path: str) -> None:
-    """Drop a torn last line (a write cut short), which would make the journal unreadable once
-    the next record is appended after it."""
+def _prepare_journal(path: str) -> None:
+    """Make the journal's folder, or drop a torn last line of an existing journal (a write cut
+    short), which would make it unreadable once the next record is appended after it."""
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return
@@ -225,7 +243,7 @@ def _study(spec: Spec, data: RoutingData, journal: str | None) -> optuna.Study:
 
     storage = None
     if journal is not None:
-        _repair_journal(journal)
+        _prepare_journal(journal)
         # A killed process can leave the lock file behind (it is held while appending, which
         # happens several times per trial); it is broken after LOCK_GRACE seconds, not 30.
         lock = JournalFileSymlinkLock(journal, grace_period=LOCK_GRACE)

@@ -70,9 +70,10 @@ class TestRun:
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert manifest["synthetic"] is True and manifest["data_fingerprint"]
         assert "SYNTHETIC" in out and "oracle" in out
-        # The oracle is the best router on every family.
-        best = curves.sort_values("max_quality").groupby("family").tail(1)
-        assert (best["router"] == "oracle").all()
+        # No router beats the oracle's quality on any family (a cascade may tie it).
+        oracle = curves[curves["router"] == "oracle"].set_index("family")["max_quality"]
+        best = curves.groupby("family")["max_quality"].max()
+        assert (best <= oracle.loc[best.index] + 1e-12).all()
 
     def test_same_seed_same_numbers(self, tmp_path: Path, small_data, capsys) -> None:
         """Two runs with the same inputs give identical points."""

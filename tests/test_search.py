@@ -1,0 +1,450 @@
+"""Optuna search: validation split, search space, ask/tell batches, Pareto front, resuming."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from routerbench.cluster.cli import main
+from routerbench.engine.data import RoutingData
+from routerbench.routers.base import RouterError
+from routerbench.sweeps.execute import Plan, load_data, local_executor, plan
+from routerbench.sweeps.runner import Cell, CellResult, Split, make_splits, select_families
+from routerbench.sweeps.search import run_optuna, validation_split
+from routerbench.sweeps.spec import Spec, SpecError, parse
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA: dict[str, Any] = {"synthetic_n": 3000, "synthetic_seed": 1, "families": ["mmlu", "hellaswag"]}
+KNN = {"name": "knn", "space": {"k": {"low": 1, "high": 30, "log": True}}}
+KNN2 = {
+    "name": "knn",
+    "space": {
+        "k": {"low": 1, "high": 30, "log": True},
+        "metric": {"choices": ["cosine", "euclidean"]},
+    },
+}
+MLP = {
+    "name": "mlp",
+    "params": {"max_iter": 20},
+    "space": {
+        "hidden": {"choices": [[8], [8, 8]]},
+        "alpha": {"low": 1e-5, "high": 1e-1, "log": True},
+    },
+}
+
+
+def make_spec(routers: Sequence[dict[str, Any]] = (KNN,), **search: Any) -> Spec:
+    doc = {
+        "data": DATA,
+        "routers": list(routers),
+        "search": {"kind": "optuna", "trials": 6, "parallel": 2, **search},
+        "metrics": {"bootstrap": 20},
+    }
+    return parse(doc)
+
+
+@pytest.fixture(scope="module")
+def data() -> RoutingData:
+    return load_data(make_spec())
+
+
+class Recorder:
+    """An executor that evaluates in this process and records every call it gets."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[Cell], dict[str, Split]]] = []
+
+    def __call__(
+        self, data: RoutingData, cells: Sequence[Cell], splits: dict[str, Split], opts: Any
+    ) -> Iterable[CellResult]:
+        self.calls.append((list(cells), splits))
+        # yield in reverse: results may come back in any order
+        return reversed(list(local_executor(data, cells, splits, opts)))
+
+    def trial_cells(self) -> list[Cell]:
+        return [c for cells, _ in self.calls for c in cells if c.split.endswith("-validation")]
+
+
+def search(
+    spec: Spec, data: RoutingData, journal: Path | None = None
+) -> tuple[Any, pd.DataFrame, Recorder, Plan]:
+    p = plan(spec, data)
+    rec = Recorder()
+    res, trials = run_optuna(
+        spec, p, executor=rec, quiet=True, journal=None if journal is None else str(journal)
+    )
+    return res, trials, rec, p
+
+
+def load_trials(journal: Path) -> list[optuna.trial.FrozenTrial]:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    return optuna.load_study(study_name=None, storage=storage).get_trials()
+
+
+class TestValidationSplit:
+    @pytest.mark.parametrize("kind", ["upstream", "seeded", "kfold", "ood"])
+    def test_carved_from_train_never_test(self, data: RoutingData, kind: str) -> None:
+        """Validation and inner train partition the train rows; none is a test row."""
+        fams = select_families(data, DATA["families"])
+        for sp in make_splits(data, fams, kind, [3], folds=3):
+            v = validation_split(sp, 0.25, seed=7)
+            for fam in sp.test:
+                inner, val = set(v.train[fam]), set(v.test[fam])
+                assert not inner & val
+                assert inner | val == set(sp.train[fam])
+                assert not val & set(sp.test[fam]) and not inner & set(sp.test[fam])
+                assert len(val) == round(0.25 * len(sp.train[fam]))
+
+    def test_seeded(self, data: RoutingData) -> None:
+        """The same seed draws the same rows; another seed draws others."""
+        sp = make_splits(data, ["mmlu"])[0]
+        a, b = validation_split(sp, 0.2, 1), validation_split(sp, 0.2, 1)
+        c = validation_split(sp, 0.2, 2)
+        assert np.array_equal(a.test["mmlu"], b.test["mmlu"])
+        assert not np.array_equal(a.test["mmlu"], c.test["mmlu"])
+
+    def test_tiny_family(self) -> None:
+        """A family with two train rows keeps one on each side; with one, none is validation."""
+        sp = Split("s", 0, train={"a": np.array([4, 9]), "b": np.array([3])}, test={})
+        v = validation_split(sp, 0.01, 0)
+        assert len(v.train["a"]) == 1 and len(v.test["a"]) == 1
+        assert list(v.train["b"]) == [3] and len(v.test["b"]) == 0
+
+
+class TestSearchSpace:
+    @pytest.mark.parametrize(
+        ("space", "needle"),
+        [
+            ({"k": {"low": 30, "high": 1}}, "'routers[0].space.k'"),
+            ({"k": {"low": 0, "high": 5}}, "value 0 is refused: router 'knn': k must be"),
+            ({"k": {"low": 1.5, "high": 5}}, "value 1.5 is refused"),
+            ({"k": {"low": "1", "high": 5}}, "low, high and step must be numbers"),
+            ({"k": {"low": 1, "high": 5, "log": "yes"}}, "log must be true or false"),
+            ({"metric": {"choices": ["cosine", "manhattan"]}}, "'manhattan' is refused"),
+        ],
+    )
+    def test_bad_space_refused_before_journal(
+        self, data: RoutingData, tmp_path: Path, space: dict[str, Any], needle: str
+    ) -> None:
+        """A space the router cannot take is one SpecError naming the key; no journal is made."""
+        spec = make_spec([{"name": "knn", "space": space}])
+        journal = tmp_path / "run" / "study.journal"
+        with pytest.raises(SpecError) as e:
+            run_optuna(spec, plan(spec, data), quiet=True, journal=str(journal))
+        assert needle in str(e.value) and "\n" not in str(e.value)
+        assert not journal.parent.exists()
+
+    def test_one_space_per_router_name(self, data: RoutingData) -> None:
+        """Two routers of one name with spaces are refused (their parameters would collide)."""
+        with pytest.raises(SpecError, match="two routers named 'knn' have a space"):
+            search(make_spec([KNN, KNN2]), data)
+
+    def test_conditional_space(self, data: RoutingData, tmp_path: Path) -> None:
+        """Two searched routers: a 'router' choice, then that router's prefixed parameters;
+        list choices reach the router as lists of layer sizes."""
+        spec = make_spec([KNN, MLP], trials=6, sampler="random")
+        _, trials, _, _ = search(spec, data, tmp_path / "j")
+        assert set(trials["router"]) == {"knn", "mlp"}
+        for t in load_trials(tmp_path / "j"):
+            want = {"knn": {"knn.k"}, "mlp": {"mlp.hidden", "mlp.alpha"}}[t.params["router"]]
+            assert set(t.params) == {"router"} | want
+        hidden = [json.loads(p)["hidden"] for p in trials["params"][trials["router"] == "mlp"]]
+        assert hidden and all(h in ([8], [8, 8]) for h in hidden)
+        assert all(
+            json.loads(p)["max_iter"] == 20 for p in trials["params"][trials.router == "mlp"]
+        )
+
+    def test_refused_combination_is_a_failed_trial(self, data: RoutingData) -> None:
+        """Values valid on their own but refused together (strong == weak) are accepted in the
+        space; a trial drawing them fails with the router's error and counts."""
+        models = ["gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"]
+        router = {
+            "name": "threshold",
+            "space": {"strong": {"choices": models}, "weak": {"choices": models[::-1]}},
+        }
+        _, trials, rec, _ = search(make_spec([router], trials=6, sampler="random"), data)
+        failed = trials[trials["state"] == "FAIL"]
+        assert len(trials) == 6 and 0 < len(failed) < 6
+        assert failed["error"].str.contains("strong and weak must be different").all()
+        assert len(rec.trial_cells()) == 6 - len(failed)
+        same = [json.loads(p) for p in failed["params"]]
+        assert all(p["strong"] == p["weak"] for p in same)
+
+    def test_grid_becomes_choices(self, data: RoutingData) -> None:
+        """A searched router's grid entries are categorical choices."""
+        router = {**KNN, "grid": {"metric": ["euclidean"]}}
+        _, trials, _, _ = search(make_spec([router]), data)
+        assert {json.loads(p)["metric"] for p in trials["params"]} == {"euclidean"}
+
+
+class TestRunOptuna:
+    @pytest.mark.parametrize("sampler", ["tpe", "random"])
+    def test_deterministic(self, data: RoutingData, sampler: str) -> None:
+        """The same seed gives the same trials (parameters and values) and the same results."""
+        spec = make_spec([KNN2], sampler=sampler, trials=12, parallel=3)
+        res1, t1, _, _ = search(spec, data)
+        res2, t2, _, _ = search(spec, data)
+        cols = ["trial", "params", "validation_aiq", "state", "is_best"]
+        pd.testing.assert_frame_equal(t1[cols], t2[cols])
+        pd.testing.assert_frame_equal(res1.curves, res2.curves)
+        other = make_spec([KNN2], sampler=sampler, trials=12, parallel=3, seed=5)
+        assert list(search(other, data)[1]["params"]) != list(t1["params"])
+
+    def test_ask_tell_batches(self, data: RoutingData) -> None:
+        """`parallel` trials go to the executor together; the last batch takes the remainder."""
+        _, trials, rec, _ = search(make_spec(trials=7, parallel=3), data)
+        sizes = [len(cells) for cells, _ in rec.calls]
+        assert sizes[:3] == [3, 3, 1] and len(rec.calls) == 4  # then the final evaluation
+        batches = [[c.index for c in cells] for cells, _ in rec.calls[:3]]
+        assert batches == [[0, 1, 2], [3, 4, 5], [6]]
+        assert list(trials["trial"]) == list(range(7))
+        assert (trials["state"] == "COMPLETE").all()
+
+    def test_trials_scored_on_validation_best_on_test(self, data: RoutingData) -> None:
+        """Trial cells see validation rows only (never a test row); the best configuration is
+        then fitted on the whole train split and evaluated on the test split."""
+        spec = make_spec([KNN])
+        res, trials, rec, p = search(spec, data)
+        real = p.splits[0]
+        for cells, splits in rec.calls[:-1]:
+            (val,) = splits.values()
+            assert all(c.split == val.name for c in cells)
+            for fam in real.test:
+                assert not set(val.test[fam]) & set(real.test[fam])
+                assert not set(val.train[fam]) & set(real.test[fam])
+                assert set(val.test[fam]) < set(real.train[fam])
+        final, splits = rec.calls[-1]
+        assert splits == {real.name: real} and [c.split for c in final] == [real.name]
+        best = trials[trials["is_best"]]
+        assert len(best) == 1
+        assert best["validation_aiq"].iloc[0] == trials["validation_aiq"].max()
+        assert set(res.curves["params"]) == {best["params"].iloc[0]}
+        assert set(res.curves["split"]) == {"upstream"}
+        assert set(res.curves["family"]) == set(DATA["families"])
+        assert res.curves["aiq_lo"].notna().all()  # bootstrap intervals on the final cells
+
+    def test_objective_is_mean_validation_aiq(self, data: RoutingData) -> None:
+        """A trial's value is the mean over families of its cell's AIQ on validation rows."""
+        from routerbench.sweeps.runner import evaluate_cell, single_model_ranges, summarize
+
+        spec = make_spec(trials=2)
+        _, trials, rec, _ = search(spec, data)
+        cell = rec.trial_cells()[0]
+        val = rec.calls[0][1][cell.split]
+        curves = summarize(
+            [evaluate_cell(data, cell, val)], single_model_ranges(data, [val])
+        ).curves
+        value = trials.loc[trials["trial"] == cell.index, "validation_aiq"].iloc[0]
+        assert value == pytest.approx(curves["aiq"].mean(), rel=1e-12)
+
+    def test_pareto_front(self, data: RoutingData) -> None:
+        """Two objectives: is_best marks exactly the non-dominated trials, and each of their
+        distinct configurations is evaluated on the test split."""
+        spec = make_spec([KNN2], objective=["aiq", "max_quality"], trials=10, sampler="random")
+        res, trials, _, _ = search(spec, data)
+        v = trials[["validation_aiq", "validation_max_quality"]].to_numpy()
+        for i in range(len(v)):
+            dominated = any(
+                (v[j] >= v[i]).all() and (v[j] > v[i]).any() for j in range(len(v)) if j != i
+            )
+            assert trials["is_best"].iloc[i] == (not dominated)
+        assert set(res.curves["params"]) == set(trials.loc[trials["is_best"], "params"])
+
+    def test_baselines(self, data: RoutingData) -> None:
+        """Routers without a space are not searched; they are evaluated beside the best."""
+        res, trials, _, _ = search(make_spec([KNN, {"name": "oracle"}]), data)
+        assert set(trials["router"]) == {"knn"}
+        assert set(res.curves["router"]) == {"knn", "oracle"}
+
+    def test_failed_trials_count(self, data: RoutingData) -> None:
+        """A trial whose cell fails is FAIL with its error and counts towards the budget."""
+        router = {"name": "knn", "space": {"k": {"choices": [5, 4000]}}}
+        _, trials, _, _ = search(make_spec([router], trials=8, sampler="random"), data)
+        failed = trials[trials["state"] == "FAIL"]
+        assert len(trials) == 8 and 0 < len(failed) < 8
+        assert failed["error"].str.contains("k=4000 exceeds").all()
+        assert failed["validation_aiq"].isna().all() and not failed["is_best"].any()
+
+    def test_no_trial_completes(self, data: RoutingData) -> None:
+        """If every trial fails, one RouterError says so with the first error."""
+        router = {"name": "knn", "space": {"k": {"low": 4000, "high": 5000}}}
+        with pytest.raises(RouterError, match=r"none of the 3 trials completed .*k=4"):
+            search(make_spec([router], trials=3), data)
+
+
+def _interrupting(after: int) -> Any:
+    """An executor that stops (like a killed worker) after ``after`` results."""
+    seen = [0]
+
+    class Stop(Exception):
+        pass
+
+    def executor(
+        data: RoutingData, cells: Sequence[Cell], splits: dict[str, Split], opts: Any
+    ) -> Iterable[CellResult]:
+        for res in local_executor(data, cells, splits, opts):
+            if seen[0] == after:
+                raise Stop
+            seen[0] += 1
+            yield res
+
+    return executor, Stop
+
+
+class TestJournal:
+    def test_resume_reasks_interrupted(self, data: RoutingData, tmp_path: Path) -> None:
+        """A stopped search leaves running trials; the rerun marks them interrupted, evaluates
+        their parameters again and only the trials still missing."""
+        spec = make_spec([KNN2], trials=8, parallel=2)
+        journal = tmp_path / "study.journal"
+        executor, stop = _interrupting(after=5)
+        with pytest.raises(stop):
+            run_optuna(spec, plan(spec, data), executor=executor, quiet=True, journal=str(journal))
+        before = load_trials(journal)
+        complete = [t for t in before if t.state.name == "COMPLETE"]
+        running = [t for t in before if t.state.name == "RUNNING"]
+        assert len(complete) == 5 and len(running) == 1
+        _, trials, rec, _ = search(spec, data, journal)
+        assert len(rec.trial_cells()) == 8 - 5
+        assert (trials["state"] == "COMPLETE").sum() == 8
+        gone = trials[trials["error"] == "interrupted"]
+        assert list(gone["trial"]) == [running[0].number]
+        retry = [t for t in load_trials(journal) if t.user_attrs.get("retry_of") is not None]
+        assert [t.params for t in retry] == [running[0].params]
+        assert retry[0].state.name == "COMPLETE"
+
+    def test_finished_study_not_rerun(self, data: RoutingData, tmp_path: Path) -> None:
+        """Rerunning a finished search evaluates no trial and returns the same table."""
+        spec = make_spec(trials=4)
+        journal = tmp_path / "study.journal"
+        _, first, _, _ = search(spec, data, journal)
+        _, again, rec, _ = search(spec, data, journal)
+        assert rec.trial_cells() == [] and len(rec.calls) == 1
+        cols = ["trial", "params", "validation_aiq", "state", "is_best"]
+        pd.testing.assert_frame_equal(first[cols], again[cols])
+
+    def test_torn_last_line(self, data: RoutingData, tmp_path: Path) -> None:
+        """A write cut short at the end of the journal is dropped; the study stays readable."""
+        journal = tmp_path / "study.journal"
+        spec_a, spec_b = make_spec(trials=2), make_spec(trials=3)
+        search(spec_a, data, journal)
+        with open(journal, "ab") as f:
+            f.write(b'{"op_code": 5, "worker_id": "x", "trial_')
+        search(spec_b, data, journal)  # appends after the repaired end
+        _, trials, rec, _ = search(spec_a, data, journal)
+        assert rec.trial_cells() == [] and len(trials) == 2
+
+    def test_resume_after_kill(self, data: RoutingData, tmp_path: Path) -> None:
+        """Killed (SIGKILL) halfway, a search rerun on the same journal evaluates exactly the
+        trials not complete before the kill and ends with `trials` complete trials."""
+        trials_n = 12
+        doc = {
+            "data": DATA,
+            "routers": [KNN2],
+            "search": {"kind": "optuna", "trials": trials_n, "parallel": 2},
+            "metrics": {"bootstrap": 0},
+        }
+        journal, log = tmp_path / "study.journal", tmp_path / "evaluated.log"
+        script = tmp_path / "search.py"
+        script.write_text(
+            textwrap.dedent(
+                """
+                import json, sys, time
+                from routerbench.sweeps.execute import load_data, local_executor, plan
+                from routerbench.sweeps.search import run_optuna
+                from routerbench.sweeps.spec import parse
+
+                spec = parse(json.loads(sys.argv[1]))
+                def slow(data, cells, splits, opts):
+                    for res in local_executor(data, cells, splits, opts):
+                        time.sleep(0.4)  # a slower search: room to kill it halfway
+                        with open(sys.argv[3], "a") as f:
+                            f.write(f"{res.cell.index}\\n")
+                        yield res
+                run_optuna(spec, plan(spec, load_data(spec)), executor=slow, quiet=True,
+                           journal=sys.argv[2])
+                """
+            )
+        )
+        stderr = tmp_path / "stderr.txt"
+        with open(stderr, "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, str(script), json.dumps(doc), str(journal), str(log)],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and proc.poll() is None:
+                if journal.exists() and journal.stat().st_size:
+                    done = [t for t in load_trials(journal) if t.state.name == "COMPLETE"]
+                    if len(done) >= 4:
+                        break
+                time.sleep(0.05)
+            assert proc.poll() is None, f"the search ended before the kill: {stderr.read_text()}"
+        finally:
+            proc.kill()  # SIGKILL, by PID: no chance to clean up
+            proc.wait(timeout=30)
+        before = [t for t in load_trials(journal) if t.state.name == "COMPLETE"]
+        assert 4 <= len(before) < trials_n
+        spec = parse(doc)
+        _, trials, rec, _ = search(spec, data, journal)
+        assert len(rec.trial_cells()) == trials_n - len(before)
+        assert (trials["state"] == "COMPLETE").sum() == trials_n
+        assert set(trials["state"]) <= {"COMPLETE", "FAIL"}
+        assert (trials.loc[trials["state"] == "FAIL", "error"] == "interrupted").all()
+        first_run = {int(line) for line in log.read_text().split()}
+        assert {t.number for t in before} <= first_run
+
+
+class TestCli:
+    def test_run_writes_trials(self, tmp_path: Path) -> None:
+        """`routerbench run` on an Optuna spec writes the trials table beside points and curves."""
+        spec = tmp_path / "search.toml"
+        spec.write_text(
+            textwrap.dedent(
+                """
+                [data]
+                synthetic_n = 3000
+                families = ["mmlu"]
+                [[routers]]
+                name = "knn"
+                space = { k = { low = 1, high = 20 } }
+                [search]
+                kind = "optuna"
+                trials = 3
+                [metrics]
+                bootstrap = 0
+                """
+            )
+        )
+        out = tmp_path / "out"
+        rc = main(["run", str(spec), "--out", str(out), "--run-id", "r", "--quiet", "--no-plots"])
+        assert rc == 0
+        trials = pd.read_parquet(out / "r" / "trials.parquet")
+        assert len(trials) == 3 and trials["is_best"].sum() == 1
+        assert set(pd.read_parquet(out / "r" / "curves.parquet")["router"]) == {"knn"}
+
+    def test_shipped_spec_valid(self) -> None:
+        """sweeps/optuna-knn-mlp.toml validates: 50 TPE trials over knn and mlp spaces."""
+        from routerbench.sweeps.search import _search_space
+        from routerbench.sweeps.spec import load
+
+        spec = load(str(ROOT / "sweeps" / "optuna-knn-mlp.toml"))
+        assert spec.search["kind"] == "optuna" and spec.search["trials"] == 50
+        assert [s.name for s in _search_space(spec)] == ["knn", "mlp"]
+        assert main(["validate", str(ROOT / "sweeps" / "optuna-knn-mlp.toml")]) == 0
