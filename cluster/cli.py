@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import os
 import sys
 import time
@@ -16,7 +15,7 @@ import tomllib
 from collections.abc import Sequence
 from typing import Any
 
-from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.data import DataError
 from routerbench.routers.base import RouterError
 from routerbench.sweeps.spec import SpecError
 
@@ -85,6 +84,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from routerbench.cluster import store
+    from routerbench.cluster.resume import CellStore, default_run_id, inputs_key, is_complete
     from routerbench.sweeps.execute import load_data, plan, run_grid
     from routerbench.sweeps.plot import plot_family
     from routerbench.sweeps.report import leaderboard_table
@@ -95,6 +95,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     _log(args, f"data: {data!r}")
     p = plan(spec, data)
     _log(args, f"plan: {len(p.cells)} cells x {len(p.families)} families")
+    so = store.parse_storage_options(args.storage_option)
+    run_id = args.run_id or default_run_id(spec.hash, data.fingerprint())
+    out = store.join(args.out or spec.output["url"], run_id)
+    if is_complete(out, so):  # same spec, data and code versions: nothing to evaluate or write
+        curves = store.read_table(store.join(out, "curves.parquet"), so)
+        print(leaderboard_table(curves, synthetic=data.synthetic))
+        _log(args, f"results: {out} (already complete: nothing evaluated; --run-id for a new run)")
+        return 0
+    cells = CellStore(out, so, inputs=inputs_key(spec.hash, data.fingerprint()))
 
     from tqdm import tqdm
 
@@ -102,19 +111,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if spec.search["kind"] == "optuna":
         from routerbench.sweeps.search import run_optuna
 
-        res, trials = run_optuna(spec, p, executor=executor, quiet=args.quiet)
+        # The study's journal lives beside the run (local output): an interrupted search resumes.
+        journal = None
+        if store.is_local(out):
+            journal = store.join(out.removeprefix("file://"), "study.journal")
+            os.makedirs(os.path.dirname(journal), exist_ok=True)
+        res, trials = run_optuna(spec, p, executor=executor, quiet=args.quiet, journal=journal)
     else:
         bar = tqdm(total=len(p.cells), disable=args.quiet, unit="cell", file=sys.stderr)
 
-        def tick(_: Any) -> None:
+        def tick(r: Any) -> None:
+            cells.save(r)
             bar.update(1)
 
-        res = run_grid(spec, p, executor=executor, fail_fast=args.fail_fast, on_result=tick)
+        res = run_grid(
+            spec, p, executor=executor, fail_fast=args.fail_fast, skip=cells.load, on_result=tick
+        )
         bar.close()
         trials = None
 
-    run_id = args.run_id or _run_id(spec.hash, data)
-    out = store.join(args.out or spec.output["url"], run_id)
     provenance = {
         "run_id": run_id,
         "spec": spec.source,
@@ -126,11 +141,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     extra = {k: provenance[k] for k in ("run_id", "spec_hash", "data_fingerprint")}
-    store.write_table(store.join(out, "points.parquet"), res.points.assign(**extra))
-    store.write_table(store.join(out, "curves.parquet"), res.curves.assign(**extra))
+    store.write_table(store.join(out, "points.parquet"), res.points.assign(**extra), so)
+    store.write_table(store.join(out, "curves.parquet"), res.curves.assign(**extra), so)
     if trials is not None:
-        store.write_table(store.join(out, "trials.parquet"), trials.assign(**extra))
-    store.write_bytes(store.join(out, "spec.toml"), spec.text.encode())
+        store.write_table(store.join(out, "trials.parquet"), trials.assign(**extra), so)
+    store.write_bytes(store.join(out, "spec.toml"), spec.text.encode(), so)
     if not args.no_plots:
         tag = " (synthetic data)" if data.synthetic else ""
         for fam in p.families:
@@ -142,11 +157,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                     title=f"{fam}, {split} split{tag}",
                 )
                 name = _safe(fam) if split in ("upstream", "custom") else f"{_safe(fam)}-{split}"
-                store.write_bytes(store.join(out, "plots", f"{name}.png"), png)
+                store.write_bytes(store.join(out, "plots", f"{name}.png"), png, so)
     failed = int((res.points["status"] == "failed").sum())
     provenance["seconds"] = round(time.perf_counter() - t0, 3)
     provenance["failed_rows"] = failed
-    store.write_json(store.join(out, "manifest.json"), provenance)
+    store.write_json(store.join(out, "manifest.json"), provenance, so)
 
     print(leaderboard_table(res.curves, synthetic=data.synthetic))
     if failed:
@@ -170,12 +185,6 @@ def _executor(args: argparse.Namespace) -> Any:
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-
-
-def _run_id(spec_hash: str, data: RoutingData) -> str:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    key = f"{spec_hash}|{data.fingerprint()}"
-    return f"{stamp}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 # ------------------------------------------------------------------------------ report, plot
@@ -277,6 +286,9 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    from routerbench.cluster import store
+    from routerbench.cluster.leaderboard import add_cli as add_leaderboard_cli
+
     p = argparse.ArgumentParser(
         prog="routerbench",
         description="Evaluate LLM routers by replaying precomputed outcomes (RouterBench).",
@@ -295,7 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (TOML); see 'validate'")
     r.add_argument("--data", metavar="URL", help="outcome data, replacing the spec's")
     r.add_argument("--out", metavar="URL", help="results folder or URL, replacing the spec's")
-    r.add_argument("--run-id", help="name of the run folder (default: time and a hash)")
+    r.add_argument(
+        "--run-id",
+        help="name of the run folder (default: a hash of the spec, data and code versions; "
+        "running again resumes it)",
+    )
     r.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
     r.add_argument(
         "--executor",
@@ -309,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--shards", type=int, help="prompt shards (Ray actors); default: one per CPU")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    store.add_storage_option(r)
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)
 
@@ -329,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("run", metavar="RUN_URL")
     pl.add_argument("--out", metavar="URL", help="folder for the PNGs (default: RUN_URL/plots)")
     pl.set_defaults(func=cmd_plot)
+
+    add_leaderboard_cli(sub)
 
     d = sub.add_parser("data", help="inspect, convert, generate or fetch outcome data")
     dsub = d.add_subparsers(dest="data_command", metavar="DATA_COMMAND")

@@ -1,23 +1,43 @@
 """The results store: every output goes through fsspec to a URL (local folder, ``s3://``, ...).
 
 Each object is written once, whole: a local file is written under a temporary name in the same
-folder and renamed into place; a remote object is built fully in memory and sent as one PUT, so a
-reader never sees a half-written file.
+folder and renamed into place; a remote object is built fully in memory and sent as one PUT (S3's
+atomic unit), so a reader never sees a half-written file. Remote calls that fail with a transient
+error (a lost connection, a timeout, S3 throttling or a 5xx) are retried with exponential backoff
+(:class:`Retry`); other errors (missing object, access denied) are raised at once.
+
+Storage options (``--storage-option KEY=VALUE``) go to fsspec, i.e. to ``s3fs.S3FileSystem`` for
+``s3://``; without them the endpoint and credentials come from the standard AWS environment and
+config (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_PROFILE``, ``~/.aws/config``, ...).
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
-import tempfile
-from typing import Any
+import random
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import fsspec
 import pandas as pd
+from fsspec.spec import AbstractFileSystem
+
+from routerbench.engine.data import DataError
+
+T = TypeVar("T")
+StorageOptions = dict[str, Any] | None
 
 
 def join(base: str, *parts: str) -> str:
+    """``base/part/...`` for folders and URLs alike."""
     return "/".join([base.rstrip("/"), *parts])
 
 
@@ -25,15 +45,158 @@ def is_local(url: str) -> bool:
     return "://" not in url or url.startswith("file://")
 
 
-def write_bytes(url: str, data: bytes, storage_options: dict[str, Any] | None = None) -> None:
+# ---------------------------------------------------------------------------- storage options
+def parse_storage_options(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (``--storage-option``) as fsspec storage options.
+
+    VALUE is read as JSON when it parses (numbers, ``true``/``false``, ``null``, ``"quoted"``
+    strings, lists, objects), else kept as a string; dots in KEY nest:
+
+    >>> parse_storage_options(["endpoint_url=http://127.0.0.1:9000", "client_kwargs.verify=false"])
+    {'endpoint_url': 'http://127.0.0.1:9000', 'client_kwargs': {'verify': False}}
+
+    A bad item raises the CLI's ``UsageError`` (one line, exit code 2).
+    """
+    from routerbench.cluster.cli import UsageError  # here: cli imports this module
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise UsageError(f"--storage-option must be KEY=VALUE (got {item!r})")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UsageError(
+                    f"--storage-option {item!r}: {'.'.join(parts[: i + 1])!r} is already set "
+                    "to a value, not a table of options"
+                )
+        if parts[-1] in node:
+            raise UsageError(f"--storage-option {key.strip()!r} is given twice")
+        node[parts[-1]] = value
+    return out
+
+
+def add_storage_option(parser: argparse.ArgumentParser) -> None:
+    """Register ``--storage-option KEY=VALUE`` (repeatable; read it with
+    :func:`parse_storage_options` on ``args.storage_option``)."""
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec/s3fs option for the URLs (repeatable), e.g. "
+        "endpoint_url=http://127.0.0.1:9000, anon=true, client_kwargs.verify=false; VALUE is "
+        "JSON when it parses. Without it, endpoint and credentials come from the standard AWS "
+        "environment and config",
+    )
+
+
+# ---------------------------------------------------------------------------------- retries
+@dataclass(frozen=True, kw_only=True)
+class Retry:
+    """Exponential backoff for transient errors: before retry ``i`` (from 0) wait
+    ``min(cap, base * 2**i)`` seconds, jittered down by up to half; ``attempts`` calls at most."""
+
+    attempts: int = 6
+    base: float = 0.25
+    cap: float = 8.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.base < 0 or self.cap < 0:
+            raise ValueError(
+                f"Retry needs attempts >= 1, base >= 0 and cap >= 0 (got {self.attempts}, "
+                f"{self.base}, {self.cap})"
+            )
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """``fn()``, called again after a transient error until ``attempts`` calls were made."""
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except Exception as e:
+                attempt += 1
+                if attempt >= self.attempts or not is_transient(e):
+                    raise
+                time.sleep(min(self.cap, self.base * 2 ** (attempt - 1)) * random.uniform(0.5, 1))
+
+
+RETRY = Retry()
+
+_THROTTLED = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestLimitExceeded",
+}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether an error may go away when the call is repeated: a lost or refused connection, a
+    timeout, S3 throttling or a server-side (5xx) error, also when s3fs wrapped it in an OSError.
+    """
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    # Only modules already imported can have raised their errors: no import cost for local URLs.
+    botocore = sys.modules.get("botocore.exceptions")
+    aiohttp = sys.modules.get("aiohttp")
+    if botocore is not None:
+        if isinstance(exc, botocore.ConnectionError | botocore.HTTPClientError):
+            return True
+        error = exc if isinstance(exc, botocore.ClientError) else exc.__cause__
+        if isinstance(error, botocore.ClientError):
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            code = error.response.get("Error", {}).get("Code", "")
+            return int(status) >= 500 or code in _THROTTLED
+    if aiohttp is not None:
+        return isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError)
+    return False
+
+
+@contextmanager
+def user_errors(url: str) -> Iterator[None]:
+    """Storage failures a user can fix, as one-line DataErrors naming ``url``: a
+    missing bucket or object, access denied, no credentials, an endpoint still unreachable after
+    the retries. Anything else propagates unchanged."""
+    try:
+        yield
+    except (FileNotFoundError, PermissionError) as e:
+        raise DataError(f"{url}: {type(e).__name__}: {e}") from None
+    except Exception as e:
+        botocore = sys.modules.get("botocore.exceptions")
+        no_credentials = botocore is not None and isinstance(e, botocore.NoCredentialsError)
+        if not (no_credentials or is_transient(e)):
+            raise
+        raise DataError(f"{url}: {type(e).__name__}: {e}") from None
+
+
+# ------------------------------------------------------------------------------------ objects
+def filesystem(url: str, storage_options: StorageOptions = None) -> tuple[AbstractFileSystem, str]:
+    """The fsspec filesystem of a URL and the path on it (instances are cached by fsspec)."""
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    return fs, path
+
+
+def write_bytes(
+    url: str, data: bytes, storage_options: StorageOptions = None, *, retry: Retry = RETRY
+) -> None:
     """Write ``data`` to ``url`` atomically (all or nothing)."""
     if is_local(url):
         path = url.removeprefix("file://")
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+        # A fresh name in the same folder, created with the usual mode (0o666 less the umask).
+        tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(tmp, "xb") as f:
                 f.write(data)
             os.replace(tmp, path)
         except BaseException:
@@ -41,20 +204,81 @@ def write_bytes(url: str, data: bytes, storage_options: dict[str, Any] | None = 
                 os.unlink(tmp)
             raise
         return
-    with fsspec.open(url, "wb", **(storage_options or {})) as f:
-        f.write(data)
+    fs, path = filesystem(url, storage_options)
+    retry.call(lambda: fs.pipe_file(path, data))  # one PUT: the object appears whole or not
 
 
-def write_table(url: str, df: pd.DataFrame, storage_options: dict[str, Any] | None = None) -> None:
+def read_bytes(url: str, storage_options: StorageOptions = None, *, retry: Retry = RETRY) -> bytes:
+    """The bytes of one object; ``FileNotFoundError`` when there is none."""
+    fs, path = filesystem(url, storage_options)
+    return bytes(retry.call(lambda: fs.cat_file(path)))
+
+
+def read_many(
+    base: str, names: Sequence[str], storage_options: StorageOptions = None, *, retry: Retry = RETRY
+) -> list[bytes]:
+    """The bytes of ``base/name`` for each name, fetched concurrently where the store allows."""
+    if not names:
+        return []
+    fs, root = filesystem(base, storage_options)
+    paths = [join(root, n) for n in names]
+    got = retry.call(lambda: fs.cat(paths, on_error="raise"))
+    return [bytes(got[p]) for p in paths]
+
+
+def exists(url: str, storage_options: StorageOptions = None, *, retry: Retry = RETRY) -> bool:
+    """Whether an object (or folder) exists at ``url`` (never answered from a stale cache)."""
+    fs, path = filesystem(url, storage_options)
+    fs.invalidate_cache(path)
+    return bool(retry.call(lambda: fs.exists(path)))
+
+
+def list_dir(
+    url: str, storage_options: StorageOptions = None, *, retry: Retry = RETRY
+) -> list[str]:
+    """Sorted names of the entries directly under ``url``; empty if there is no such folder."""
+    fs, path = filesystem(url, storage_options)
+    fs.invalidate_cache(path)
+    try:
+        entries = retry.call(lambda: fs.ls(path, detail=False))
+    except FileNotFoundError:
+        return []
+    return sorted({str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries} - {""})
+
+
+def glob(
+    url: str, pattern: str, storage_options: StorageOptions = None, *, retry: Retry = RETRY
+) -> list[str]:
+    """Sorted paths relative to ``url`` of the objects matching ``pattern`` (e.g. ``*/x.json``)."""
+    fs, path = filesystem(url, storage_options)
+    root = path.rstrip("/")
+    fs.invalidate_cache(root)
+    found = retry.call(lambda: fs.glob(join(root, pattern)))
+    return sorted(str(p)[len(root) + 1 :] for p in found)
+
+
+def remove(url: str, storage_options: StorageOptions = None, *, retry: Retry = RETRY) -> None:
+    """Delete the object or folder (recursively) at ``url``; nothing if it is already gone."""
+    fs, path = filesystem(url, storage_options)
+    try:
+        retry.call(lambda: fs.rm(path, recursive=True))
+    except FileNotFoundError:
+        pass
+
+
+# ----------------------------------------------------------------------------- tables, JSON
+def write_table(url: str, df: pd.DataFrame, storage_options: StorageOptions = None) -> None:
+    """Write a frame as one Parquet object."""
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
     write_bytes(url, buf.getvalue(), storage_options)
 
 
-def write_json(url: str, obj: Any, storage_options: dict[str, Any] | None = None) -> None:
+def write_json(url: str, obj: Any, storage_options: StorageOptions = None) -> None:
+    """Write an object as indented, key-sorted JSON."""
     write_bytes(url, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(), storage_options)
 
 
-def read_table(url: str, storage_options: dict[str, Any] | None = None) -> pd.DataFrame:
-    with fsspec.open(url, "rb", **(storage_options or {})) as f:
-        return pd.read_parquet(f)
+def read_table(url: str, storage_options: StorageOptions = None) -> pd.DataFrame:
+    """Read one Parquet object."""
+    return pd.read_parquet(io.BytesIO(read_bytes(url, storage_options)))

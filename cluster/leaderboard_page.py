@@ -1,0 +1,231 @@
+"""The leaderboard's web page: one self-contained HTML file (inline CSS and JavaScript, plots as
+``data:`` URIs; nothing is fetched from the network).
+
+A sortable table (click a column header; again to reverse; empty cells sort last), a filter by
+scope (overall or a family), the cost–quality plots per board and family, and the provenance:
+generation time, the generator's version, and every run (spec hash, data fingerprint, version).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from string import Template
+from typing import Any
+
+import pandas as pd
+
+# Shown columns: (table column, header, kind); "ci" renders the interval of the column before it.
+SHOWN = [
+    ("scope", "scope", "text"),
+    ("rank", "rank", "num"),
+    ("router", "router", "text"),
+    ("aiq", "AIQ", "num"),
+    ("aiq_lo", "AIQ 95% CI", "ci"),
+    ("max_quality", "max quality", "num"),
+    ("max_quality_lo", "max quality 95% CI", "ci"),
+    ("cost_at_max_quality", "cost at max ($/query)", "usd"),
+    ("cost_to_match_best_single", "cost to match best single ($/query)", "usd"),
+    ("best_single", "best single model", "text"),
+    ("split", "split", "text"),
+    ("data_fingerprint", "data", "text"),
+    ("run_id", "run", "text"),
+]
+
+# Provenance of each run, as shown (keys of its manifest).
+RUN_FIELDS = (
+    "run_id", "spec", "spec_hash", "data_fingerprint", "data_source", "routerbench_version",
+    "created",
+)  # fmt: skip
+
+PAGE = Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>RouterBench leaderboard</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px;
+       padding: 0 1em; color: #1d1d1f; }
+h1 { margin-bottom: 0.2em; }
+.meta { color: #555; }
+.banner { background: #fff3cd; border: 1px solid #e0c36c; padding: 0.5em 0.8em; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { border-bottom: 1px solid #ddd; padding: 3px 6px; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0;
+            cursor: pointer; text-align: left; }
+th[aria-sort="ascending"] button::after { content: " \\25B2"; }
+th[aria-sort="descending"] button::after { content: " \\25BC"; }
+tr[data-scope="overall"] td { background: #f4f8ff; }
+.plots { display: flex; flex-wrap: wrap; gap: 1em; }
+figure { margin: 0; max-width: 680px; }
+figure img { width: 100%; height: auto; border: 1px solid #ddd; }
+code { font-size: 12px; }
+</style>
+</head>
+<body>
+<h1>RouterBench leaderboard</h1>
+$banner
+<p class="meta">Generated <time id="generated">$generated</time> by routerbench $generator
+from $nruns run(s). Routers are ranked by AIQ (average quality over the cost range
+<var>c_min</var>–<var>c_max</var>, mean USD per query) within each data set and split; intervals
+are 95% bootstrap intervals over prompts.</p>
+
+<h2>Ranking</h2>
+<p><label>Scope <select id="scope"><option value="">all</option>$options</select></label>
+<span id="shown"></span></p>
+<table id="board">
+<thead><tr>$thead</tr></thead>
+<tbody>
+$tbody
+</tbody>
+</table>
+
+<h2>Cost–quality plots</h2>
+<p class="meta">Per family: single models (grey), and the best routers by AIQ with their points
+and non-decreasing convex hulls.</p>
+<div class="plots">
+$plots
+</div>
+
+<h2>Provenance</h2>
+<table id="runs">
+<thead><tr><th>run</th><th>spec</th><th>spec hash</th><th>data fingerprint</th>
+<th>data source</th><th>routerbench</th><th>created</th></tr></thead>
+<tbody>
+$runs
+</tbody>
+</table>
+
+<script>
+(function () {
+  "use strict";
+  var table = document.getElementById("board");
+  var body = table.tBodies[0];
+  var heads = table.tHead.rows[0].cells;
+  var scope = document.getElementById("scope");
+
+  function value(cell, numeric) {
+    var v = cell.getAttribute("data-v");
+    return numeric ? (v === "" ? NaN : parseFloat(v)) : v;
+  }
+
+  function sortBy(i) {
+    var th = heads[i];
+    var asc = th.getAttribute("aria-sort") !== "ascending";
+    var numeric = th.getAttribute("data-type") === "num";
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = value(a.cells[i], numeric);
+      var y = value(b.cells[i], numeric);
+      if (numeric) {
+        if (isNaN(x) || isNaN(y)) {
+          return (isNaN(x) ? 1 : 0) - (isNaN(y) ? 1 : 0);
+        }
+        return asc ? x - y : y - x;
+      }
+      return asc ? x.localeCompare(y) : y.localeCompare(x);
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    for (var j = 0; j < heads.length; j++) {
+      heads[j].removeAttribute("aria-sort");
+    }
+    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+  }
+
+  function filter() {
+    var shown = 0;
+    Array.prototype.forEach.call(body.rows, function (r) {
+      r.hidden = scope.value !== "" && r.getAttribute("data-scope") !== scope.value;
+      shown += r.hidden ? 0 : 1;
+    });
+    document.getElementById("shown").textContent = shown + " of " + body.rows.length + " rows";
+  }
+
+  Array.prototype.forEach.call(heads, function (th, i) {
+    th.querySelector("button").addEventListener("click", function () { sortBy(i); });
+  });
+  scope.addEventListener("change", filter);
+  filter();
+})();
+</script>
+</body>
+</html>
+""")
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _nan(x: Any) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
+def _cell(row: dict[Any, Any], col: str, kind: str) -> str:
+    v = row[col]
+    if kind == "ci":
+        hi = row[col.removesuffix("_lo") + "_hi"]
+        text = "" if _nan(v) else f"[{v:.4f}, {hi:.4f}]"
+        return f'<td data-v="{_e(text)}">{_e(text)}</td>'
+    if kind in ("num", "usd"):
+        if _nan(v):
+            return '<td class="num" data-v=""></td>'
+        text = f"{v:.6f}" if kind == "usd" else (str(v) if col == "rank" else f"{v:.4f}")
+        return f'<td class="num" data-v="{float(v)!r}">{text}</td>'
+    text = str(v)[:12] if col == "data_fingerprint" else str(v)
+    title = f' title="{_e(v)}"' if text != str(v) or col == "router" else ""
+    return f'<td data-v="{_e(v)}"{title}>{_e(text)}</td>'
+
+
+def page(
+    table: pd.DataFrame,
+    plots: list[dict[str, Any]],
+    provenance: dict[str, Any],
+    columns: dict[str, str],
+) -> str:
+    """The HTML page of a leaderboard table, its plots (PNG bytes) and provenance."""
+    thead = "".join(
+        f'<th data-type="{"num" if kind in ("num", "usd") else "text"}" '
+        f'title="{_e(columns[col])}"><button type="button">{_e(head)}</button></th>'
+        for col, head, kind in SHOWN
+    )
+    tbody = "\n".join(
+        f'<tr data-scope="{_e(row["scope"])}">'
+        + "".join(_cell(row, col, kind) for col, _, kind in SHOWN)
+        + "</tr>"
+        for row in table.to_dict("records")
+    )
+    scopes = list(dict.fromkeys(table["scope"]))
+    options = "".join(f'<option value="{_e(s)}">{_e(s)}</option>' for s in scopes)
+    figures = "\n".join(
+        f'<figure><img alt="{_e(p["title"])}" src="data:image/png;base64,'
+        f'{base64.b64encode(p["png"]).decode()}"><figcaption>{_e(p["title"])}</figcaption>'
+        "</figure>"
+        for p in plots
+    )
+    runs = "\n".join(
+        "<tr>" + "".join(f"<td><code>{_e(r.get(k, ''))}</code></td>" for k in RUN_FIELDS) + "</tr>"
+        for r in provenance["runs"]
+    )
+    synthetic = bool(table["synthetic"].any())
+    banner = (
+        '<p class="banner"><strong>Synthetic data</strong>: these figures come from the '
+        "synthetic stand-in data set, not RouterBench's.</p>"
+        if synthetic
+        else ""
+    )
+    return PAGE.substitute(
+        banner=banner,
+        generated=_e(provenance["generated"]),
+        generator=_e(provenance["generator"]["routerbench"]),
+        nruns=len(provenance["runs"]),
+        options=options,
+        thead=thead,
+        tbody=tbody,
+        plots=figures,
+        runs=runs,
+    )

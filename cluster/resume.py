@@ -1,0 +1,167 @@
+"""Resumable runs: each finished cell is stored as one object, and a rerun skips stored cells.
+
+A run folder ``<out>/<run id>/`` holds ``cells/<cell id>.npz`` (one per finished cell, written
+once, whole) while the run is going, and ``manifest.json`` (written last) once it is complete::
+
+    store = CellStore(run_url, storage_options, inputs=inputs_key(spec.hash, data.fingerprint()))
+    run_grid(spec, plan, skip=store.load, on_result=store.save)
+
+A cell object is a NumPy ``.npz`` archive (read with ``allow_pickle=False``: no pickle): ``meta``
+is UTF-8 JSON (the cell, its points rows, the inputs key and the families of its arrays) and
+``exact_cost_<i>``, ``exact_quality_<i>``, ``boot_cost_<i>``, ``boot_quality_<i>`` are the arrays
+of the i-th family listed there. Floats round-trip exactly, so a resumed run has the same numbers
+as an uninterrupted one. A cell with a failed family is not stored: a rerun tries it again.
+
+The default run id is deterministic (:func:`default_run_id`): the same spec, data and code versions
+give the same folder, so running a spec again on the same URL resumes it; a new spec, new data or
+a new version of the code gives a new folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from routerbench.cluster import store
+from routerbench.engine.data import DataError
+from routerbench.sweeps.runner import Cell, CellResult
+
+FORMAT = 1
+# Packages whose version can change a run's numbers.
+VERSIONED = ("routerbench", "numpy", "scikit-learn")
+
+
+def code_versions() -> dict[str, str]:
+    """Installed versions of the packages a run's numbers depend on (:data:`VERSIONED`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def inputs_key(
+    spec_hash: str, data_fingerprint: str, versions: dict[str, str] | None = None
+) -> str:
+    """What a run's results depend on, as one string: spec hash, data fingerprint, versions."""
+    v = code_versions() if versions is None else versions
+    return "|".join([spec_hash, data_fingerprint, *(f"{k}={v[k]}" for k in sorted(v))])
+
+
+def default_run_id(
+    spec_hash: str, data_fingerprint: str, versions: dict[str, str] | None = None
+) -> str:
+    """Deterministic run id ``<spec hash>-<hash of spec, data and code versions>``."""
+    key = inputs_key(spec_hash, data_fingerprint, versions)
+    return f"{spec_hash[:12]}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def is_complete(run_url: str, storage_options: dict[str, Any] | None = None) -> bool:
+    """Whether a run folder is complete: its ``manifest.json`` (written last) exists."""
+    return store.exists(store.join(run_url, "manifest.json"), storage_options)
+
+
+class CellStore:
+    """Finished cells of one run, one object each under ``<run_url>/cells/``.
+
+    ``inputs`` (see :func:`inputs_key`) is recorded in every cell; loading a cell recorded with
+    other inputs raises :class:`DataError` rather than mixing results of two different runs.
+    """
+
+    def __init__(
+        self,
+        run_url: str,
+        storage_options: dict[str, Any] | None = None,
+        *,
+        inputs: str = "",
+        retry: store.Retry = store.RETRY,
+    ) -> None:
+        self.run_url = run_url
+        self.storage_options = storage_options
+        self.inputs = inputs
+        self.retry = retry
+        self._stored: set[str] | None = None  # cell ids listed once, on the first load
+
+    def url(self, cell: Cell) -> str:
+        """Where a cell's object goes."""
+        return store.join(self.run_url, "cells", f"{cell.cell_id}.npz")
+
+    def stored(self) -> list[str]:
+        """Sorted ids of the cells stored so far."""
+        names = store.list_dir(
+            store.join(self.run_url, "cells"), self.storage_options, retry=self.retry
+        )
+        return sorted(n.removesuffix(".npz") for n in names if n.endswith(".npz"))
+
+    def save(self, result: CellResult) -> None:
+        """Store a finished cell as one object (nothing if a family of it failed)."""
+        if not result.rows or any(r["status"] != "ok" for r in result.rows):
+            return
+        fams = sorted(set(result.exact) | set(result.boot))
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "inputs": self.inputs,
+            "cell_id": result.cell.cell_id,
+            "cell": {
+                "index": result.cell.index,
+                "router": result.cell.router,
+                "params": result.cell.params_json,
+                "split": result.cell.split,
+                "knobs": result.cell.knobs,
+            },
+            "rows": result.rows,
+            "exact": [f for f in fams if f in result.exact],
+            "boot": [f for f in fams if f in result.boot],
+        }
+        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
+        for kind, table in (("exact", result.exact), ("boot", result.boot)):
+            for i, fam in enumerate(meta[kind]):
+                arrays[f"{kind}_cost_{i}"], arrays[f"{kind}_quality_{i}"] = table[fam]
+        buf = io.BytesIO()
+        np.savez(buf, allow_pickle=False, **arrays)
+        store.write_bytes(
+            self.url(result.cell), buf.getvalue(), self.storage_options, retry=self.retry
+        )
+        if self._stored is not None:
+            self._stored.add(result.cell.cell_id)
+
+    def load(self, cell: Cell) -> CellResult | None:
+        """The stored result of a cell, or None if it has not finished (``run_grid``'s ``skip``)."""
+        if self._stored is None:
+            self._stored = set(self.stored())
+        if cell.cell_id not in self._stored:
+            return None
+        url = self.url(cell)
+        try:
+            raw = store.read_bytes(url, self.storage_options, retry=self.retry)
+        except FileNotFoundError:
+            return None
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+                meta = json.loads(z["meta"].tobytes())
+                if meta.get("format") != FORMAT or meta.get("cell_id") != cell.cell_id:
+                    raise ValueError(f"format {meta.get('format')}, cell {meta.get('cell_id')}")
+                res = CellResult(cell, rows=meta["rows"])
+                for kind, table in (("exact", res.exact), ("boot", res.boot)):
+                    for i, fam in enumerate(meta[kind]):
+                        table[fam] = (z[f"{kind}_cost_{i}"], z[f"{kind}_quality_{i}"])
+        except (ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise DataError(
+                f"{url}: not a readable cell result ({type(e).__name__}: {e}); delete it to "
+                "evaluate the cell again"
+            ) from None
+        if meta.get("inputs") != self.inputs:
+            raise DataError(
+                f"{url}: stored for other inputs ({meta.get('inputs')!r}, expected "
+                f"{self.inputs!r}); use a new run id or output URL"
+            )
+        return res
