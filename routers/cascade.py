@@ -119,6 +119,12 @@ class CascadeRouter:
             isinstance(self.k, int) and self.k >= 1, "cascade", f"k must be >= 1 (got {self.k!r})"
         )
 
+    @staticmethod
+    def check_knobs(knobs: np.ndarray) -> str | None:
+        """Budgets must be positive; the message says what is wrong, None when all is well."""
+        bad = [float(b) for b in knobs if not b > 0]
+        return f"budgets must be > 0 (got {bad[0]})" if bad else None
+
     def fit(self, train: RoutingData) -> FittedCascade:
         if self.order == "price":
             from routerbench.routers.predictive import upstream_price

@@ -203,6 +203,10 @@ def _router(src: str, i: int, raw: Any) -> RouterSpec:
         if not knobs or not all(isinstance(x, int | float) for x in knobs):
             raise SpecError(f"{src}: '{at}.knobs' must be a non-empty list of numbers")
         knobs = tuple(float(x) for x in knobs)
+        check_knobs = getattr(REGISTRY[name], "check_knobs", None)
+        problem = check_knobs(knobs) if check_knobs else None
+        if problem:
+            raise SpecError(f"{src}: '{at}.knobs': {problem}")
     spec = RouterSpec(name=name, params=params, grid=grid, space=space, knobs=knobs)
     for cell in spec.cells():  # construct each cell's router: bad values fail here, not mid-run
         if name == "single" and "model" not in cell:
