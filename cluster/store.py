@@ -20,7 +20,6 @@ import os
 import random
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import pandas as pd
 from fsspec.spec import AbstractFileSystem
 
 from routerbench.engine.data import DataError
+from routerbench.engine.io import write_local_atomic
 
 T = TypeVar("T")
 StorageOptions = dict[str, Any] | None
@@ -191,18 +191,8 @@ def write_bytes(
     """Write ``data`` to ``url`` atomically (all or nothing)."""
     if is_local(url):
         path = url.removeprefix("file://")
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        # A fresh name in the same folder, created with the usual mode (0o666 less the umask).
-        tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
-        try:
-            with open(tmp, "xb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write_local_atomic(path, data)
         return
     fs, path = filesystem(url, storage_options)
     retry.call(lambda: fs.pipe_file(path, data))  # one PUT: the object appears whole or not

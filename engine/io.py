@@ -612,6 +612,21 @@ def save(
     _write(url, payload, storage_options)
 
 
+def write_local_atomic(path: str, payload: bytes) -> None:
+    """Write a local file all or nothing: a fresh temporary name in the same folder (created with
+    the usual mode), then an atomic rename; on any error the temporary file is removed."""
+    folder, base = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _write(url: str, payload: bytes, storage_options: dict[str, Any] | None) -> None:
     """Local: temporary file in the same folder, then rename. Elsewhere: one object."""
     try:
@@ -619,16 +634,7 @@ def _write(url: str, payload: bytes, storage_options: dict[str, Any] | None) -> 
         if not isinstance(fs, LocalFileSystem):
             fs.pipe_file(path, payload)
             return
-        folder, base = os.path.split(path)
-        tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "xb") as f:
-                f.write(payload)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_local_atomic(path, payload)
     except FileNotFoundError:
         raise DataError(f"{url}: cannot write: the folder does not exist") from None
     except Exception as exc:  # permissions, unknown protocol, a folder in the way, ...

@@ -34,7 +34,7 @@ import hashlib
 import itertools
 import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +133,15 @@ def _suggest(key: str, allowed: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def _known_keys(src: str, where: str, table: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    names = sorted(allowed)
+    for key in table:
+        if key not in names:
+            raise SpecError(
+                f"{src}: unknown key '{where}.{key}', allowed: {names}" + _suggest(key, names)
+            )
+
+
 def _typed(src: str, key: str, value: Any, typ: type | tuple[type, ...], default: Any) -> Any:
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -156,12 +165,7 @@ def _router(src: str, i: int, raw: Any) -> RouterSpec:
     at = f"routers[{i}]"
     if not isinstance(raw, dict):
         raise SpecError(f"{src}: {at} must be a table with a 'name' (got {raw!r})")
-    for key in raw:
-        if key not in ROUTER_KEYS:
-            raise SpecError(
-                f"{src}: unknown key '{at}.{key}', allowed: {sorted(ROUTER_KEYS)}"
-                + _suggest(key, list(ROUTER_KEYS))
-            )
+    _known_keys(src, at, raw, ROUTER_KEYS)
     name = raw.get("name")
     load_all()
     if not isinstance(name, str) or name not in REGISTRY:
@@ -232,12 +236,7 @@ def parse(doc: Mapping[str, Any], *, source: str = "<spec>", text: str = "") -> 
         raw = doc.get(section, {})
         if not isinstance(raw, dict):
             raise SpecError(f"{source}: [{section}] must be a table (got {raw!r})")
-        for key in raw:
-            if key not in fields:
-                raise SpecError(
-                    f"{source}: unknown key '{section}.{key}', allowed: {sorted(fields)}"
-                    + _suggest(key, sorted(fields))
-                )
+        _known_keys(source, section, raw, fields)
         parsed[section] = {
             key: _typed(source, f"{section}.{key}", raw.get(key, default), typ, default)
             for key, (typ, default, _) in fields.items()
