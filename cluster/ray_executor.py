@@ -1,0 +1,632 @@
+"""Evaluate cells on Ray: actors hold prompt shards, the driver reduces their block statistics.
+
+Layout of a run (per data set and set of splits, reused across calls, e.g. by Optuna's batches):
+
+- Each (split, family) pair's test prompts are cut into blocks of ``BLOCK`` rows, counted from the
+  family's first test prompt. Blocks go to the actors largest first, each to the least-loaded
+  (:func:`assign_blocks`), so the actors' rows differ by at most one block.
+- Actor ``j`` holds a shard: the rows of its blocks (``data.take``), put in the object store once.
+  Actors are spread over the nodes, or pinned to given nodes by node affinity.
+- Each family's training rows go to the object store once per split. A cell is fitted per family by
+  a Ray task; the fitted router is stored once and every actor holding blocks of that family reads
+  it (zero-copy for its arrays) and returns one :class:`BlockStats` per block, with its index.
+- The driver adds block statistics in block order (:func:`reduce_stats`), exactly as
+  :func:`evaluate_cell` does in one process: the numbers are bit-identical for any number of actors
+  or nodes. Actors evaluate with the driver's BLAS thread count, so BLAS products whose sums
+  OpenBLAS splits by thread (the bootstrap's) come out as in the driver's process.
+
+Faults: an actor that dies (killed, or its node lost) is replaced by a new actor holding the same
+shard, and the calls it had not answered are sent to the replacement; answers are keyed by
+(cell, family, block), so nothing is lost or counted twice. Fit tasks are retried by Ray, and
+fitted routers lost with a node are rebuilt from their lineage.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import heapq
+import itertools
+import logging
+import os
+import re
+import resource
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from routerbench.engine.data import RoutingData
+from routerbench.engine.evaluate import BLOCK
+from routerbench.sweeps.runner import (
+    BlockStats,
+    Cell,
+    CellResult,
+    FamilyFit,
+    Split,
+    _error,
+    fit_cell,
+    reduce_stats,
+    shard_stats,
+)
+
+# Set before starting a local Ray (see ARCHITECTURE.md): no usage reporting, no auth token written
+# under ~/.ray, and loopback only.
+LOCAL_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+}
+WINDOW = 3  # calls in flight per actor: one running, the next ones queued behind it
+MiB = 1 << 20
+
+
+# ------------------------------------------------------------------------------ remote side
+@ray.remote(num_cpus=1)
+def _fit(
+    train: RoutingData, test_rows: np.ndarray, cell: Cell, seed: int, family: str, fail_fast: bool
+) -> FamilyFit:
+    """Fit ``cell`` on one family's training rows (all of ``train``)."""
+    split = Split(
+        cell.split, seed, train={family: np.arange(train.n_prompts)}, test={family: test_rows}
+    )
+    return fit_cell(train, cell, split, fail_fast=fail_fast)[0]
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def array_bytes(data: RoutingData) -> int:
+    """Bytes of a data set's arrays: numeric buffers, plus the strings of its object arrays."""
+    total = 0
+    for f in dataclasses.fields(data):
+        arr = getattr(data, f.name)
+        if isinstance(arr, np.ndarray):
+            total += arr.nbytes
+            if arr.dtype == object:
+                total += sum(sys.getsizeof(s) for s in arr)
+    return total
+
+
+class ShardActor:
+    """Holds one shard of test prompts and evaluates fitted routers on its blocks.
+
+    ``plan[key]`` gives, for (split, family) pair ``key``, the global indices of this shard's
+    blocks and the shard-local rows of those blocks, concatenated in block order (every block but
+    a family's last is whole, so block ``i`` of the local rows is global block ``blocks[i]``).
+    """
+
+    def __init__(self, shard: list[Any]) -> None:
+        self._baseline = _peak_rss()
+        self._data: RoutingData
+        self._plan: dict[int, tuple[np.ndarray, np.ndarray]]
+        self._data, self._plan = ray.get(shard[0])
+        self._bytes = array_bytes(self._data)
+
+    def ready(self) -> bool:
+        """True once the shard is loaded."""
+        return True
+
+    def evaluate(
+        self, fit: FamilyFit, key: int, opts: dict[str, Any]
+    ) -> list[tuple[int, BlockStats]] | tuple[int, str]:
+        """``[(block index, statistics)]`` of this shard's blocks of the fit's family, or
+        ``(block index, error)`` for the first block that failed (unless ``fail_fast``).
+
+        BLAS runs with the driver's thread count (``opts["blas_threads"]``): OpenBLAS splits
+        some products' sums by thread, so this is what makes them match the in-process run.
+        """
+        from threadpoolctl import threadpool_limits
+
+        blocks, rows = self._plan[key]
+        if fit.fitted is None:
+            return []
+        local = dataclasses.replace(fit, test_rows=rows)
+        out = []
+        for i, b in enumerate(blocks.tolist()):
+            try:
+                with threadpool_limits(limits=opts["blas_threads"], user_api="blas"):
+                    st = shard_stats(
+                        self._data,
+                        local,
+                        i * BLOCK,
+                        (i + 1) * BLOCK,
+                        bootstrap=opts["bootstrap"],
+                        seed=opts["seed"],
+                    )
+            except Exception as e:
+                if opts["fail_fast"]:
+                    raise
+                return (b, _error(e))
+            out.append((b, st[0]))
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Where this actor runs and its memory: peak RSS before and after loading and working."""
+        return {
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid(),
+            "rows": self._data.n_prompts,
+            "shard_bytes": self._bytes,
+            "baseline_rss": self._baseline,
+            "peak_rss": _peak_rss(),
+        }
+
+
+_Actor = ray.remote(ShardActor)
+
+
+# ------------------------------------------------------------------------------ driver side
+@dataclass
+class _Slot:
+    """An actor position: its shard (object ref) and the current actor holding it."""
+
+    shard: Any
+    node: str | None
+    actor: Any = None
+
+
+@dataclass
+class _Layout:
+    """Shards and object refs for one data set and set of splits."""
+
+    data: RoutingData
+    splits: dict[str, Split]
+    keys: dict[tuple[str, str], int]  # (split, family) -> pair key
+    n_blocks: dict[int, int]
+    holders: dict[int, list[int]]  # pair key -> slots holding blocks of it
+    test_refs: dict[int, Any]  # pair key -> the pair's test rows (global)
+    slots: list[_Slot]
+    train_refs: dict[int, Any] = field(default_factory=dict)
+
+    def train_ref(self, split: Split, family: str) -> Any:
+        key = self.keys[(split.name, family)]
+        if key not in self.train_refs:
+            self.train_refs[key] = ray.put(self.data.take(split.train[family]))
+        return self.train_refs[key]
+
+
+@dataclass
+class _Item:
+    """One call: evaluate a fitted (cell, family) on one actor's blocks of it."""
+
+    seq: int
+    cell: int
+    key: int
+    fit: Any
+
+
+@dataclass
+class _Open:
+    """A cell whose fits are submitted: the answers gathered so far."""
+
+    cell: Cell
+    fits: list[tuple[int, Any]]  # (pair key, fit ref) in family order
+    waiting: int
+    blocks: dict[int, dict[int, BlockStats]] = field(default_factory=dict)
+    errors: dict[int, tuple[int, str]] = field(default_factory=dict)
+
+
+class RayExecutor:
+    """An :data:`~routerbench.sweeps.execute.Executor` on Ray (see the module docstring).
+
+    Connects on first use: to ``address`` (``"auto"`` or ``HOST:PORT``), to the Ray this process
+    is already connected to, or else to a new local Ray on this machine's CPUs, which
+    :meth:`close` stops. Actors, shards and training sets are kept between calls on the same data
+    and splits (Optuna evaluates trials in batches); :meth:`close` releases them.
+    """
+
+    def __init__(
+        self,
+        *,
+        address: str | None = None,
+        shards: int | None = None,
+        quiet: bool = False,
+        nodes: Sequence[str] | None = None,
+    ) -> None:
+        self.address = address
+        self.shards = shards
+        self.quiet = quiet
+        self.nodes = list(nodes) if nodes else None
+        self.replacements = 0  # actors replaced after dying, over this executor's life
+        self.last_run: dict[str, float] = {}
+        self._owns_ray = False
+        self._tmpdir: str | None = None
+        self._layout: _Layout | None = None
+        self._seq = itertools.count()
+
+    # ---------------------------------------------------------------- lifecycle
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the actors, release stored objects, and stop Ray if this executor started it."""
+        self.close_actors()
+        if self._owns_ray:
+            ray.shutdown()
+            self._owns_ray = False
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def _connect(self, data: RoutingData) -> None:
+        if ray.is_initialized():
+            return
+        opts: dict[str, Any] = {"log_to_driver": not self.quiet, "logging_level": logging.WARNING}
+        if self.address is not None:
+            _check_reachable(self.address)
+            ray.init(address=self.address, **opts)
+            return
+        for k, v in LOCAL_ENV.items():
+            os.environ.setdefault(k, v)
+        self._tmpdir = tempfile.mkdtemp(prefix="rb-ray-")
+        ray.init(
+            num_cpus=_cpus(),
+            include_dashboard=False,
+            object_store_memory=_store_size(data),
+            _temp_dir=self._tmpdir,
+            **opts,
+        )
+        self._owns_ray = True
+        atexit.register(self.close)
+
+    @property
+    def actors(self) -> list[Any]:
+        """The current shard actors' handles, in shard order (for monitoring or fault drills)."""
+        return [] if self._layout is None else [s.actor for s in self._layout.slots]
+
+    def actor_info(self) -> list[dict[str, Any]]:
+        """Per actor (in shard order): node id, pid, rows held, shard bytes, peak memory."""
+        if self._layout is None:
+            return []
+        return list(ray.get([s.actor.info.remote() for s in self._layout.slots]))
+
+    # ---------------------------------------------------------------- layout
+    def _prepare(self, data: RoutingData, used: dict[str, Split]) -> _Layout:
+        lay = self._layout
+        if (
+            lay is not None
+            and lay.data is data
+            and all(_same_split(s, lay.splits) for s in used.values())
+        ):
+            return lay
+        self.close_actors()
+        n_actors = self.shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        if self.nodes:
+            missing = [n for n in self.nodes if n not in _alive_nodes()]
+            if missing:
+                raise _usage(f"nodes: {missing[0]!r} is not an alive Ray node id")
+        keys, n_blocks, parts = plan_shards(used, n_actors)
+        holders: dict[int, list[int]] = {}
+        for j, part in enumerate(parts):
+            for key in part:
+                holders.setdefault(key, []).append(j)
+        test_refs = {key: ray.put(used[split].test[fam]) for (split, fam), key in keys.items()}
+        slots = []
+        for j, part in enumerate(parts):
+            rows_j = np.unique(np.concatenate([g for _, g in part.values()]))
+            plan = {key: (blocks, np.searchsorted(rows_j, g)) for key, (blocks, g) in part.items()}
+            node = self.nodes[j % len(self.nodes)] if self.nodes else None
+            slots.append(_Slot(ray.put((data.take(rows_j), plan)), node))
+        lay = _Layout(data, dict(used), keys, n_blocks, holders, test_refs, slots)
+        for slot in slots:
+            self._start(slot)
+        ray.get([s.actor.ready.remote() for s in slots])
+        self._layout = lay
+        return lay
+
+    def close_actors(self) -> None:
+        """Stop the actors and drop the stored shards (Ray stays up)."""
+        if self._layout is not None and ray.is_initialized():
+            for slot in self._layout.slots:
+                ray.kill(slot.actor)
+        self._layout = None
+
+    def _start(self, slot: _Slot) -> None:
+        """Start the slot's actor: on its node while that node is alive, else where Ray spreads
+        it (Ray's soft affinity was seen placing actors elsewhere with the node alive and idle)."""
+        strategy: Any = "SPREAD"
+        if slot.node is not None and slot.node in _alive_nodes():
+            strategy = NodeAffinitySchedulingStrategy(slot.node, soft=False)
+        # Ray's default actor resources: a CPU to be placed, none held while running (so fit tasks
+        # still get the CPUs); never on a node started with no CPUs (a driver-only head).
+        slot.actor = _Actor.options(max_restarts=0, scheduling_strategy=strategy).remote(
+            [slot.shard]
+        )
+
+    # ---------------------------------------------------------------- run
+    def __call__(
+        self,
+        data: RoutingData,
+        cells: Sequence[Cell],
+        splits: dict[str, Split],
+        opts: dict[str, Any],
+    ) -> Iterator[CellResult]:
+        """Evaluate ``cells``; yield each cell's result as soon as all its blocks are in."""
+        cells = list(cells)
+        if not cells:
+            return
+        t0 = time.perf_counter()
+        self._connect(data)
+        t1 = time.perf_counter()
+        used = {c.split: splits[c.split] for c in cells}
+        lay = self._prepare(data, used)
+        t2 = time.perf_counter()
+        self.last_run = {"connect_s": t1 - t0, "setup_s": t2 - t1, "actors": len(lay.slots)}
+        yield from self._run(lay, cells, splits, opts)
+        self.last_run["evaluate_s"] = time.perf_counter() - t2
+
+    def _run(
+        self, lay: _Layout, cells: list[Cell], splits: dict[str, Split], opts: dict[str, Any]
+    ) -> Iterator[CellResult]:
+        from tqdm import tqdm
+
+        call_opts = {**opts, "blas_threads": _blas_threads()}
+        todo = deque(cells)
+        opened: dict[int, _Open] = {}
+        queues: list[deque[_Item]] = [deque() for _ in lay.slots]
+        inflight: dict[Any, tuple[int, _Item]] = {}
+        max_open = 2 * len(lay.slots) + 2
+        total = sum(
+            lay.n_blocks[lay.keys[(c.split, f)]]
+            for c in cells
+            for f in splits[c.split].test
+            if (c.split, f) in lay.keys
+        )
+        bar = tqdm(total=total, disable=self.quiet, unit="block", desc="ray", file=sys.stderr)
+        try:
+            while todo or opened:
+                while todo and len(opened) < max_open:
+                    cell = todo.popleft()
+                    opened[cell.index] = self._open(lay, cell, splits[cell.split], queues, opts)
+                for j, slot in enumerate(lay.slots):
+                    busy = sum(1 for s, _ in inflight.values() if s == j)
+                    while queues[j] and busy < WINDOW:
+                        item = queues[j].popleft()
+                        ref = slot.actor.evaluate.remote(item.fit, item.key, call_opts)
+                        inflight[ref] = (j, item)
+                        busy += 1
+                done = [o for o in opened.values() if o.waiting == 0]
+                if not done and inflight:
+                    ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+                    for ref in ready:
+                        if ref in inflight:
+                            self._collect(lay, ref, inflight, queues, opened, bar)
+                    done = [o for o in opened.values() if o.waiting == 0]
+                for o in done:
+                    del opened[o.cell.index]
+                    yield _reduce(o)
+        finally:
+            bar.close()
+
+    def _open(
+        self,
+        lay: _Layout,
+        cell: Cell,
+        split: Split,
+        queues: list[deque[_Item]],
+        opts: dict[str, Any],
+    ) -> _Open:
+        """Submit a cell's fits (one task per family) and queue their evaluation calls."""
+        fits = []
+        waiting = 0
+        for fam in split.test:
+            key = lay.keys.get((split.name, fam))
+            if key is None:
+                continue
+            ref = _fit.remote(
+                lay.train_ref(split, fam), lay.test_refs[key], cell, split.seed, fam,
+                opts["fail_fast"],
+            )  # fmt: skip
+            fits.append((key, ref))
+            for j in lay.holders[key]:
+                queues[j].append(_Item(next(self._seq), cell.index, key, ref))
+                waiting += 1
+        return _Open(cell, fits, waiting)
+
+    def _collect(
+        self,
+        lay: _Layout,
+        ref: Any,
+        inflight: dict[Any, tuple[int, _Item]],
+        queues: list[deque[_Item]],
+        opened: dict[int, _Open],
+        bar: Any,
+    ) -> None:
+        """Record one answer; on a dead actor, replace it and requeue its unanswered calls."""
+        j, item = inflight.pop(ref)
+        try:
+            out = ray.get(ref)
+        except RayActorError:
+            dead = [r for r, (s, _) in inflight.items() if s == j]
+            lost = [item] + [inflight.pop(r)[1] for r in dead]
+            queues[j].extendleft(sorted(lost, key=lambda it: it.seq, reverse=True))
+            self._replace(lay, j)
+            return
+        except RayTaskError as e:
+            raise (e.cause if isinstance(e.cause, BaseException) else e) from None
+        o = opened[item.cell]
+        o.waiting -= 1
+        if isinstance(out, tuple):
+            prev = o.errors.get(item.key)
+            if prev is None or out[0] < prev[0]:
+                o.errors[item.key] = out
+            return
+        o.blocks.setdefault(item.key, {}).update(out)
+        bar.update(len(out))
+
+    def _replace(self, lay: _Layout, j: int) -> None:
+        self.replacements += 1
+        limit = 4 * len(lay.slots)
+        if self.replacements > limit:
+            raise RuntimeError(f"Ray actors died {self.replacements} times (limit {limit})")
+        ray.kill(lay.slots[j].actor)
+        self._start(lay.slots[j])
+
+
+def plan_shards(
+    splits: dict[str, Split], n: int
+) -> tuple[
+    dict[tuple[str, str], int], dict[int, int], list[dict[int, tuple[np.ndarray, np.ndarray]]]
+]:
+    """Cut every (split, family) pair's test rows into blocks and deal them to ``n`` shards (fewer
+    if there are fewer blocks): pair keys, blocks per pair, and per shard ``{pair: (block
+    indices, their rows)}``; every shard gets at least one block.
+
+    Pairs with no test or no training rows are left out (:func:`fit_cell` skips them too).
+    """
+    pairs = [
+        ((sp.name, fam), rows)
+        for sp in splits.values()
+        for fam, rows in sp.test.items()
+        if len(rows) and len(sp.train[fam])
+    ]
+    keys = {pair: key for key, (pair, _) in enumerate(pairs)}
+    n_blocks = {key: -(-len(rows) // BLOCK) for key, (_, rows) in enumerate(pairs)}
+    sizes = [min(BLOCK, len(rows) - s) for _, rows in pairs for s in range(0, len(rows), BLOCK)]
+    n = min(n, len(sizes))
+    owners = assign_blocks(sizes, n)
+    parts: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in range(n)]
+    offset = 0
+    for key, (_, rows) in enumerate(pairs):
+        owner = owners[offset : offset + n_blocks[key]]
+        offset += n_blocks[key]
+        for j in np.unique(owner).tolist():
+            mine = np.flatnonzero(owner == j)
+            parts[j][key] = (
+                mine,
+                np.concatenate([rows[b * BLOCK : (b + 1) * BLOCK] for b in mine]),
+            )
+    return keys, n_blocks, parts
+
+
+def assign_blocks(sizes: Sequence[int], n: int) -> np.ndarray:
+    """Owner (0..n-1) of each block: largest blocks first, each to the least-loaded actor (the
+    lowest index on ties), so the actors' rows differ by at most one block.
+
+    >>> assign_blocks([4096, 4096, 4096, 100, 50], 2).tolist()
+    [0, 1, 0, 1, 1]
+    """
+    owner = np.empty(len(sizes), dtype=np.int64)
+    heap = [(0, j) for j in range(n)]
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        load, j = heapq.heappop(heap)
+        owner[i] = j
+        heapq.heappush(heap, (load + sizes[i], j))
+    return owner
+
+
+def _reduce(o: _Open) -> CellResult:
+    """The cell's result: per family (in the split's order), block statistics in block order."""
+    res = CellResult(o.cell)
+    for key, ref in o.fits:
+        fit: FamilyFit = ray.get(ref)
+        if fit.fitted is not None and key in o.errors:
+            fit.fitted, fit.error = None, o.errors[key][1]
+        got = o.blocks.get(key, {})
+        blocks = [got[b] for b in sorted(got)] if fit.fitted is not None else []
+        part = reduce_stats(fit, blocks)
+        res.rows += part.rows
+        res.exact.update(part.exact)
+        res.boot.update(part.boot)
+    return res
+
+
+def _same_split(split: Split, known: dict[str, Split]) -> bool:
+    old = known.get(split.name)
+    if old is None:
+        return False
+    return old is split or all(
+        a.keys() == b.keys() and all(np.array_equal(a[f], b[f]) for f in a)
+        for a, b in ((old.test, split.test), (old.train, split.train))
+    )
+
+
+def _alive_nodes() -> set[str]:
+    return {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+
+
+def _blas_threads() -> int:
+    """This process's BLAS thread count."""
+    from threadpoolctl import threadpool_info
+
+    found = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    return max(found, default=1)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _store_size(data: RoutingData) -> int:
+    """Object store for a local Ray: room for the data about twice (shards, training sets and
+    fitted routers), at least 256 MiB, at most 30% of this machine's memory."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = 8 << 30
+    want = max(256 * MiB, int(2.5 * array_bytes(data)))
+    return int(min(want, max(256 * MiB, 0.3 * ram)))
+
+
+def _check_reachable(address: str) -> None:
+    """Fail with one line unless something answers at the GCS address Ray would dial (a wrong
+    address would otherwise leave ``ray.init`` retrying for minutes inside Ray's C++ client)."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        target = canonicalize_bootstrap_address(address)
+    except (ConnectionError, ValueError) as e:
+        raise _usage(f"--address {address}: {e}") from None
+    if target is None:
+        raise _usage(f"--address {address}: no running Ray cluster found")
+    host, _, port = target.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as e:
+        raise _usage(f"--address {address}: no Ray cluster answers at {target} ({e})") from None
+
+
+def _usage(msg: str) -> ValueError:
+    from routerbench.cluster.cli import UsageError
+
+    return UsageError(msg)
+
+
+_ADDRESS = re.compile(r"^(auto|[\w.\-]+:\d{1,5})$")
+
+
+def make_executor(
+    *,
+    address: str | None = None,
+    shards: int | None = None,
+    quiet: bool = False,
+    nodes: Sequence[str] | None = None,
+) -> RayExecutor:
+    """A Ray executor: ``address`` ``"auto"``/``HOST:PORT`` joins a cluster (default: a local Ray
+    on this machine's CPUs); ``shards`` actors (default one per CPU of the cluster); ``nodes``
+    pins actor ``j`` to node id ``nodes[j % len(nodes)]``; ``quiet`` hides progress."""
+    if address is not None and not _ADDRESS.match(address):
+        raise _usage(f"--address must be 'auto' or HOST:PORT (got {address!r})")
+    if shards is not None and shards < 1:
+        raise _usage(f"--shards must be >= 1 (got {shards})")
+    return RayExecutor(address=address, shards=shards, quiet=quiet, nodes=nodes)
