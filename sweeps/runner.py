@@ -28,6 +28,7 @@ from routerbench.engine.metrics import aiq, aiq_upstream, common_range, max_qual
 from routerbench.engine.rng import stable_keys
 from routerbench.engine.splits import seeded_split, upstream_split
 from routerbench.routers.base import Fitted, Router, RouterError, create, name_of, params_json
+from routerbench.sweeps import schema
 
 SPLITS = ("upstream", "seeded", "ood", "kfold")
 
@@ -499,15 +500,8 @@ def summarize(
     return Results(points=points, curves=pd.DataFrame(rows, columns=CURVE_COLUMNS))
 
 
-POINT_COLUMNS = [
-    "cell_id", "family", "split", "router", "params", "knob_name", "knob", "cost_sum",
-    "cost_mean", "quality_mean", "n", "status", "error", "seconds",
-]  # fmt: skip
-CURVE_COLUMNS = [
-    "cell_id", "family", "split", "router", "params", "hull_cost", "hull_quality", "aiq",
-    "aiq_lo", "aiq_hi", "c_min", "c_max", "aiq_upstream", "max_quality", "max_quality_lo",
-    "max_quality_hi", "cost_at_max_quality",
-]  # fmt: skip
+POINT_COLUMNS = list(schema.POINTS)[:14]  # the intervals are added by summarize
+CURVE_COLUMNS = list(schema.CURVES)
 
 
 def evaluate(

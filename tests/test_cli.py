@@ -16,6 +16,7 @@ import pytest
 from routerbench.cluster.cli import main
 from routerbench.engine import io, synth
 from routerbench.engine.data import PAPER_FAMILIES
+from routerbench.sweeps import schema
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -63,6 +64,9 @@ class TestRun:
         assert len(fams) == 7
         assert set(points["family"]) == set(fams)
         assert {"single", "oracle", "zero", "random"} <= set(points["router"])
+        provenance = ["run_id", "spec_hash", "data_fingerprint"]
+        assert list(points.columns) == [*schema.POINTS, *provenance]
+        assert list(curves.columns) == [*schema.CURVES, *provenance]
         assert len(points[points["router"] == "single"]) == len(fams) * small_data.n_models
         for fam in fams:
             png = run_dir / "plots" / f"{fam}.png"

@@ -1,0 +1,50 @@
+"""The result tables' columns, each with what it holds: the one place they are described.
+
+``points``: one row per (cell, family, knob value); ``curves``: one row per (cell, family);
+``trials`` (Optuna runs) is described in :mod:`routerbench.sweeps.search`. Every table written by
+``routerbench run`` also carries ``run_id``, ``spec_hash`` and ``data_fingerprint``; the run's
+``manifest.json`` adds the data source, package version, creation time and wall time.
+"""
+
+from __future__ import annotations
+
+POINTS: dict[str, str] = {
+    "cell_id": "stable id of the cell: its position in the plan, router name, hash of params/split",
+    "family": "task family (eval-name prefix, e.g. mmlu) the prompts belong to",
+    "split": "split name: upstream, seeded-<seed>, kfold-<seed>-<fold>, ood, custom",
+    "router": "registry name of the router (single, oracle, zero, knn, cascade, ...)",
+    "params": "the router's hyperparameters as canonical JSON (sorted keys)",
+    "knob_name": "the swept knob: lambda, budget, threshold, target_cost, or '' for none",
+    "knob": "the knob's value at this operating point (NaN for routers without a knob)",
+    "cost_sum": "sum over the family's test prompts of the realised cost (USD), as upstream",
+    "cost_mean": "mean realised cost per query (USD)",
+    "quality_mean": "mean realised quality over the test prompts",
+    "n": "number of test prompts",
+    "status": "ok, or failed (the cell raised; see error)",
+    "error": "the error of a failed cell ('' when ok)",
+    "seconds": "wall time of fitting the cell on this family (not part of the results' identity)",
+    "quality_lo": "lower end of the bootstrap interval of quality_mean (NaN without bootstrap)",
+    "quality_hi": "upper end of the bootstrap interval of quality_mean",
+    "cost_lo": "lower end of the bootstrap interval of cost_mean",
+    "cost_hi": "upper end of the bootstrap interval of cost_mean",
+}
+
+CURVES: dict[str, str] = {
+    "cell_id": "as in points",
+    "family": "as in points",
+    "split": "as in points",
+    "router": "as in points",
+    "params": "as in points",
+    "hull_cost": "mean cost per query at the vertices of the non-decreasing convex hull",
+    "hull_quality": "mean quality at the hull's vertices (from the exact path where one exists)",
+    "aiq": "the paper's AIQ: mean of the hull over [c_min, c_max]",
+    "aiq_lo": "lower end of AIQ's bootstrap interval (NaN without bootstrap)",
+    "aiq_hi": "upper end of AIQ's bootstrap interval",
+    "c_min": "lower end of the AIQ cost range (cheapest single model's mean cost by default)",
+    "c_max": "upper end of the AIQ cost range (dearest single model's mean cost by default)",
+    "aiq_upstream": "the original code's calc_AIQ over the routers of the same family and split",
+    "max_quality": "highest mean quality over the router's operating points",
+    "max_quality_lo": "lower end of max quality's bootstrap interval",
+    "max_quality_hi": "upper end of max quality's bootstrap interval",
+    "cost_at_max_quality": "mean cost per query at the first operating point reaching it",
+}
