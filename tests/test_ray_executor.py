@@ -441,6 +441,15 @@ class TestJoinByAddress:
         temp = tempfile.mkdtemp(prefix="rbh-", dir=ray_env)
         argv = [str(VENV_BIN / "ray"), "start", *HEAD_ARGS, f"--temp-dir={temp}"]
         argv.append(f"--ray-client-server-port={free_port()}")
+        # Ports that default to fixed numbers: free ones, so another Ray on the machine (a
+        # developer's, a benchmark's) does not make this head fail to start.
+        for flag in (
+            "--dashboard-agent-listen-port",
+            "--dashboard-agent-grpc-port",
+            "--metrics-export-port",
+            "--runtime-env-agent-port",
+        ):
+            argv.append(f"{flag}={free_port()}")
         head = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
