@@ -12,22 +12,50 @@ import math
 
 import numpy as np
 
-from routerbench.engine.rng import keyed_uniforms
+from routerbench.engine.rng import GOLDEN, keyed_bits, mix64_inplace
 
 # P(Poisson(1) <= j) for j = 0..19; beyond that the mass is below 1e-18.
 _POISSON1_CDF = np.cumsum([math.exp(-1.0) / math.factorial(j) for j in range(20)])
+# The same thresholds on the 53-bit integers behind keyed_uniforms' u = x / 2**53: cdf <= u exactly
+# when ceil(cdf * 2**53) <= x (scaling by a power of two is exact), so counting thresholds <= x
+# is searchsorted(_POISSON1_CDF, u, side="right") without converting to floats.
+_THRESHOLDS = np.array([math.ceil(float(c) * 2.0**53) for c in _POISSON1_CDF], dtype=np.uint64)
+_CHUNK = 1 << 15  # uint64 values per chunk of replicates (256 KiB)
+_COMMON = 4  # weights 0..3 by comparisons; the rare larger ones (P = 0.019) by searchsorted
 
 
 def poisson_weights(seed: int, prompt_keys: np.ndarray, replicates: int) -> np.ndarray:
     """Poisson(1) weights ``[replicates, n]`` (float64) keyed by (seed, replicate, prompt).
 
+    The draw is ``searchsorted(cdf, keyed_uniforms(seed, replicate, prompt), "right")``, computed
+    on the uniforms' integers in place (the tests check it against that expression).
+
     >>> w = poisson_weights(0, np.arange(20000, dtype=np.uint64), 3)
     >>> w.shape, bool(abs(w.mean() - 1) < 0.02)
     ((3, 20000), True)
     """
-    b = np.arange(replicates, dtype=np.uint64)[:, None]
-    u = keyed_uniforms(seed, b, np.asarray(prompt_keys, dtype=np.uint64)[None, :])
-    return np.searchsorted(_POISSON1_CDF, u, side="right").astype(np.float64)
+    keys = np.asarray(prompt_keys, dtype=np.uint64).reshape(-1) + GOLDEN
+    rows = keyed_bits(seed, np.arange(replicates, dtype=np.uint64))  # [B]: one hash per replicate
+    counts = np.empty((replicates, len(keys)), dtype=np.uint8)
+    # Replicates in chunks of about _CHUNK values, so the scratch arrays stay in cache.
+    step = max(1, _CHUNK // max(1, len(keys)))
+    x = np.empty((min(step, replicates), len(keys)), dtype=np.uint64)
+    hit = np.empty(x.shape, dtype=bool)
+    for lo in range(0, replicates, step):
+        hi = min(lo + step, replicates)
+        xs, hs, cs = x[: hi - lo], hit[: hi - lo], counts[lo:hi]
+        np.bitwise_xor(keys[None, :], rows[lo:hi, None], out=xs)
+        mix64_inplace(xs)
+        xs >>= np.uint64(11)
+        np.greater_equal(xs, _THRESHOLDS[0], out=hs)
+        np.copyto(cs, hs, casting="unsafe")
+        for t in _THRESHOLDS[1:_COMMON]:
+            np.greater_equal(xs, t, out=hs)
+            cs += hs.view(np.uint8)
+        tail = np.flatnonzero(hs)  # at or above the last threshold counted: _COMMON or more
+        if len(tail):
+            cs.reshape(-1)[tail] = np.searchsorted(_THRESHOLDS, xs.reshape(-1)[tail], "right")
+    return counts.astype(np.float64)
 
 
 def interval(samples: np.ndarray, confidence: float = 0.95, axis: int = 0) -> np.ndarray:

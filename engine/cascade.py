@@ -44,6 +44,7 @@ from routerbench.engine.paths import (
 from routerbench.engine.rng import GOLDEN, mix64, stable_keys
 
 __all__ = [
+    "PROMPT_DOMAIN",
     "UPSTREAM_BUDGETS",
     "UPSTREAM_EPS",
     "CascadePath",
@@ -56,6 +57,8 @@ __all__ = [
     "prompt_key",
 ]
 
+PROMPT_DOMAIN = b"rb.prompt"  # stable_keys domain of prompt ids (RoutingData.keys)
+
 # The original grid (ROUTERBENCH.md, section 2): budgets per prompt (USD) x judge error rates.
 UPSTREAM_BUDGETS = np.array([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 50, 100], dtype=float)
 UPSTREAM_EPS = np.array([0, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8], dtype=float)
@@ -67,7 +70,7 @@ def prompt_key(ids: Iterable[str]) -> np.ndarray:
     >>> prompt_key(["mmlu-astronomy.val.5"]).dtype
     dtype('uint64')
     """
-    return stable_keys(ids, b"rb.prompt")
+    return stable_keys(ids, PROMPT_DOMAIN)
 
 
 def model_key(names: Iterable[str]) -> np.ndarray:

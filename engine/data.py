@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from routerbench.engine.rng import stable_keys
+
 # The paper's seven task families, as eval_name prefixes (all MMLU subjects pool into "mmlu",
 # the three mtbench names pool into "mtbench").
 PAPER_FAMILIES: tuple[str, ...] = (
@@ -210,25 +212,61 @@ class RoutingData:
             ) from None
 
     def take(self, rows: np.ndarray | Sequence[int] | Sequence[bool]) -> RoutingData:
-        """A new RoutingData with the given prompt rows (indices or boolean mask), in that order."""
+        """A new RoutingData with the given prompt rows (indices or boolean mask), in that order.
+
+        Rows of validated data need no second validation, only distinct indices; prompt keys
+        already computed (:meth:`keys`) come along.
+        """
         idx = np.asarray(rows)
         if idx.dtype == bool:
+            if idx.shape != (self.n_prompts,):
+                raise DataError(
+                    f"{self.source}: a row mask needs {self.n_prompts} values, got {idx.shape}"
+                )
             idx = np.flatnonzero(idx)
+        idx = idx.astype(np.intp, copy=False).reshape(-1)
+        if len(idx) == self.n_prompts and (idx == np.arange(len(idx))).all():
+            return self
+        if len(idx) == 0:
+            raise DataError(f"{self.source}: need at least one prompt row, got none")
+        if idx.min() < -self.n_prompts or idx.max() >= self.n_prompts:
+            raise DataError(f"{self.source}: row index out of range for {self.n_prompts} prompts")
+        idx = idx % self.n_prompts
+        increasing = bool((idx[1:] > idx[:-1]).all())  # the usual case: no sort needed
+        if not increasing and len(np.unique(idx)) != len(idx):
+            raise DataError(f"{self.source}: rows must be distinct (prompt ids must stay unique)")
 
         def sel(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[idx]
+            if a is None:
+                return None
+            out = a[idx]
+            if a.dtype != object:
+                out.setflags(write=False)
+            return out
 
-        return dataclasses.replace(
-            self,
-            quality=self.quality[idx],
-            cost=self.cost[idx],
-            prompt_ids=self.prompt_ids[idx],
-            eval_names=self.eval_names[idx],
-            families=self.families[idx],
-            prompts=sel(self.prompts),
-            features=sel(self.features),
-            latency=sel(self.latency),
-        )
+        new = object.__new__(RoutingData)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            object.__setattr__(new, f.name, sel(value) if isinstance(value, np.ndarray) else value)
+        object.__setattr__(new, "_keys", {d: k[idx] for d, k in self._key_cache().items()})
+        return new
+
+    def keys(self, domain: bytes = b"") -> np.ndarray:
+        """Stable 64-bit keys of the prompt ids (:func:`routerbench.engine.rng.stable_keys` with
+        ``domain``), computed once per domain and kept by :meth:`take`; read-only."""
+        cache = self._key_cache()
+        if domain not in cache:
+            keys = stable_keys(self.prompt_ids, domain)
+            keys.setflags(write=False)
+            cache[domain] = keys
+        return cache[domain]
+
+    def _key_cache(self) -> dict[bytes, np.ndarray]:
+        cache: dict[bytes, np.ndarray] | None = self.__dict__.get("_keys")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_keys", cache)
+        return cache
 
     def complete(self) -> RoutingData:
         """The prompts with no missing outcome (every model has a quality)."""

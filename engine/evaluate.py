@@ -10,12 +10,35 @@ partial sums.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 NO_CALL = -1  # a decision that calls no model: cost 0, quality 0 (upstream's no_model_correct)
 BLOCK = 4096  # prompts per reduction block; fixed so results never depend on the worker count
+
+
+@functools.cache
+def _blas() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block with BLAS on one thread.
+
+    OpenBLAS may split a product's sums between threads, so the bits of a result would depend on
+    the machine's core count; and its idle threads spin, taking CPU from other workers. Every
+    product whose result is reported (bootstrap sums, predictive scores) runs inside this.
+    """
+    with _blas().limit(limits=1, user_api="blas"):
+        yield
 
 
 @dataclass(frozen=True)

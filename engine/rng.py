@@ -34,11 +34,29 @@ def stable_keys(values: Iterable[object], domain: bytes = b"") -> np.ndarray:
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser, vectorised over uint64 (wrapping arithmetic)."""
-    x = np.asarray(x, dtype=np.uint64)
+    out = np.array(x, dtype=np.uint64)  # a copy, also of a scalar
+    mix64_inplace(out)
+    return out if out.ndim else out[()]
+
+
+def mix64_inplace(x: np.ndarray) -> None:
+    """:func:`mix64` overwriting a uint64 array (no temporaries beyond one of its size)."""
+    tmp = np.empty_like(x)
     with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * _M1
-        x = (x ^ (x >> np.uint64(27))) * _M2
-        return x ^ (x >> np.uint64(31))
+        for shift, mult in ((30, _M1), (27, _M2), (31, None)):
+            np.right_shift(x, np.uint64(shift), out=tmp)
+            x ^= tmp
+            if mult is not None:
+                x *= mult
+
+
+def keyed_bits(seed: int, *keys: np.ndarray | int) -> np.ndarray:
+    """The 64-bit hash of (seed, key1, key2, ...), broadcast over the key arrays."""
+    h = mix64(np.asarray(seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64) + GOLDEN)
+    with np.errstate(over="ignore"):
+        for k in keys:
+            h = mix64(h ^ (np.asarray(k, dtype=np.uint64) + GOLDEN))
+    return np.asarray(h)
 
 
 def keyed_uniforms(seed: int, *keys: np.ndarray | int) -> np.ndarray:
@@ -49,8 +67,5 @@ def keyed_uniforms(seed: int, *keys: np.ndarray | int) -> np.ndarray:
     >>> bool(((0 <= u) & (u < 1)).all()), bool((u == v).all())
     (True, True)
     """
-    h = mix64(np.asarray(seed & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64) + GOLDEN)
-    with np.errstate(over="ignore"):
-        for k in keys:
-            h = mix64(h ^ (np.asarray(k, dtype=np.uint64) + GOLDEN))
+    h = keyed_bits(seed, *keys)
     return (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))

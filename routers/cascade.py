@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from routerbench.engine.cascade import (
+    PROMPT_DOMAIN,
     UPSTREAM_BUDGETS,
     cascade_outcomes,
     cascade_path,
@@ -24,7 +25,6 @@ from routerbench.engine.cascade import (
     judge_accepts,
     judge_uniforms,
     model_key,
-    prompt_key,
 )
 from routerbench.engine.data import RoutingData
 from routerbench.routers.base import check, register
@@ -43,6 +43,7 @@ class FittedCascade:
     seed: int
     predictor: Any = None  # a fitted predictive router when the judge is learned
     knob_name: str = "budget"
+    key_domains: tuple[bytes, ...] = (PROMPT_DOMAIN,)  # prompt keys it reads (RoutingData.keys)
 
     def score(self, data: RoutingData) -> CascadeScores:
         if self.predictor is not None:
@@ -51,7 +52,7 @@ class FittedCascade:
             judged = data.quality[:, self.order]
         u = judge_uniforms(
             self.seed,
-            prompt_key(data.prompt_ids),
+            data.keys(PROMPT_DOMAIN),
             model_key([data.models[j] for j in self.order]),
             self.eps,
         )

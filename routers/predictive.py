@@ -29,6 +29,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.evaluate import one_blas_thread
 from routerbench.engine.features import TextFeaturizer, fitted_featurizer
 from routerbench.engine.paths import UPSTREAM_LAMBDAS, lambda_path
 from routerbench.routers.base import RouterError, check, register
@@ -59,9 +60,7 @@ def _one_blas_thread(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             return fn(*args, **kwargs)
 
     return cast(F, wrapper)

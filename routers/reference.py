@@ -9,7 +9,7 @@ import numpy as np
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import NO_CALL
-from routerbench.engine.rng import keyed_uniforms, stable_keys
+from routerbench.engine.rng import keyed_uniforms
 from routerbench.routers.base import check, register
 
 _NO_KNOB = np.array([np.nan])
@@ -100,7 +100,7 @@ class Oracle:
 
 
 def _prompt_uniforms(seed: int, data: RoutingData) -> np.ndarray:
-    return keyed_uniforms(seed, stable_keys(data.prompt_ids))
+    return keyed_uniforms(seed, data.keys())
 
 
 @dataclass(frozen=True)

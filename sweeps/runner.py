@@ -23,9 +23,8 @@ import pandas as pd
 
 from routerbench.engine.bootstrap import interval, poisson_weights
 from routerbench.engine.data import PAPER_FAMILIES, DataError, RoutingData
-from routerbench.engine.evaluate import BLOCK, realised
+from routerbench.engine.evaluate import BLOCK, one_blas_thread, realised
 from routerbench.engine.metrics import aiq, aiq_upstream, common_range, max_quality, ndch
-from routerbench.engine.rng import stable_keys
 from routerbench.engine.splits import seeded_split, upstream_split
 from routerbench.routers.base import Fitted, Router, RouterError, create, name_of, params_json
 from routerbench.sweeps import schema
@@ -277,18 +276,24 @@ def shard_stats(
         raise ValueError(f"a shard must start at a multiple of BLOCK={BLOCK} (got {lo})")
     assert fit.fitted is not None
     out = []
-    for s in range(lo, min(hi, len(fit.test_rows)), BLOCK):
-        block = data.take(fit.test_rows[s : min(s + BLOCK, hi)])
-        scores = fit.fitted.score(block)
-        cost, quality = outcomes(fit.fitted, scores, block, fit.knobs)
-        st = BlockStats(cost.sum(axis=1), quality.sum(axis=1), block.n_prompts)
-        if bootstrap:
-            w = poisson_weights(seed, stable_keys(block.prompt_ids), bootstrap)
-            st.boot_weight, st.boot_cost, st.boot_quality = w.sum(axis=1), w @ cost.T, w @ quality.T
-        exact_path = getattr(fit.fitted, "exact_path", None)
-        if exact_path is not None:
-            st.path = exact_path(scores, block)[:3]
-        out.append(st)
+    keys = data.keys() if bootstrap else None  # hashed once per data set, not per cell
+    for domain in getattr(fit.fitted, "key_domains", ()):
+        data.keys(domain)  # likewise the keys the router reads from each block
+    with one_blas_thread():
+        for s in range(lo, min(hi, len(fit.test_rows)), BLOCK):
+            rows = fit.test_rows[s : min(s + BLOCK, hi)]
+            block = data.take(rows)
+            scores = fit.fitted.score(block)
+            cost, quality = outcomes(fit.fitted, scores, block, fit.knobs)
+            st = BlockStats(cost.sum(axis=1), quality.sum(axis=1), block.n_prompts)
+            if keys is not None:
+                w = poisson_weights(seed, keys[rows], bootstrap)
+                st.boot_weight = w.sum(axis=1)
+                st.boot_cost, st.boot_quality = w @ cost.T, w @ quality.T
+            exact_path = getattr(fit.fitted, "exact_path", None)
+            if exact_path is not None:
+                st.path = exact_path(scores, block)[:3]
+            out.append(st)
     return out
 
 

@@ -74,6 +74,37 @@ class TestRoutingData:
         assert r.fingerprint() != d.fingerprint()
         assert make().fingerprint() == make().fingerprint()
 
+    def test_take_keeps_invariants(self) -> None:
+        """take() of validated rows: read-only arrays, no repeated or out-of-range rows, a mask of
+        the wrong length refused, the identity returns the same object."""
+        d = make(features=[[1.0], [2.0]])
+        r = d.take([1])
+        assert not r.quality.flags.writeable and not r.features.flags.writeable
+        assert r.families.tolist() == ["hellaswag"] and r.n_prompts == 1
+        assert d.take([0, 1]) is d and d.take(np.array([True, True])) is d
+        assert d.take([-1]).prompt_ids.tolist() == ["p1"]
+        for rows, needle in (
+            ([1, 1], "distinct"),
+            ([2], "out of range"),
+            ([], "at least one"),
+            (np.array([True]), "mask needs 2 values"),
+        ):
+            with pytest.raises(DataError, match=needle):
+                d.take(rows)
+
+    def test_keys_cached_and_carried(self) -> None:
+        """keys() equals stable_keys of the ids per domain; take() carries computed keys."""
+        from routerbench.engine.rng import stable_keys
+
+        d = make()
+        k = d.keys(b"x")
+        assert k is d.keys(b"x") and not k.flags.writeable
+        assert k.tolist() == stable_keys(["p0", "p1"], b"x").tolist()
+        assert d.keys().tolist() != k.tolist()
+        r = d.take([1])
+        assert r.__dict__["_keys"][b"x"].tolist() == [k[1]]
+        assert r.keys(b"x").tolist() == stable_keys(["p1"], b"x").tolist()
+
     def test_model_index_suggests(self) -> None:
         """An unknown model name suggests the closest one."""
         with pytest.raises(DataError, match="did you mean 'b'"):
