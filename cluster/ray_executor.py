@@ -124,13 +124,7 @@ class ShardActor:
         self, fit: FamilyFit, key: int, opts: dict[str, Any]
     ) -> list[tuple[int, BlockStats]] | tuple[int, str]:
         """``[(block index, statistics)]`` of this shard's blocks of the fit's family, or
-        ``(block index, error)`` for the first block that failed (unless ``fail_fast``).
-
-        BLAS runs with the driver's thread count (``opts["blas_threads"]``): OpenBLAS splits
-        some products' sums by thread, so this is what makes them match the in-process run.
-        """
-        from threadpoolctl import threadpool_limits
-
+        ``(block index, error)`` for the first block that failed (unless ``fail_fast``)."""
         blocks, rows = self._plan[key]
         if fit.fitted is None:
             return []
@@ -138,20 +132,19 @@ class ShardActor:
         out = []
         for i, b in enumerate(blocks.tolist()):
             try:
-                with threadpool_limits(limits=opts["blas_threads"], user_api="blas"):
-                    st = shard_stats(
-                        self._data,
-                        local,
-                        i * BLOCK,
-                        (i + 1) * BLOCK,
-                        bootstrap=opts["bootstrap"],
-                        seed=opts["seed"],
-                    )
+                [st] = shard_stats(
+                    self._data,
+                    local,
+                    i * BLOCK,
+                    (i + 1) * BLOCK,
+                    bootstrap=opts["bootstrap"],
+                    seed=opts["seed"],
+                )
             except Exception as e:
                 if opts["fail_fast"]:
                     raise
                 return (b, _error(e))
-            out.append((b, st[0]))
+            out.append((b, st))
         return out
 
     def info(self) -> dict[str, Any]:
@@ -377,7 +370,6 @@ class RayExecutor:
     ) -> Iterator[CellResult]:
         from tqdm import tqdm
 
-        call_opts = {**opts, "blas_threads": _blas_threads()}
         todo = deque(cells)
         opened: dict[int, _Open] = {}
         queues: list[deque[_Item]] = [deque() for _ in lay.slots]
@@ -399,7 +391,7 @@ class RayExecutor:
                     busy = sum(1 for s, _ in inflight.values() if s == j)
                     while queues[j] and busy < WINDOW:
                         item = queues[j].popleft()
-                        ref = slot.actor.evaluate.remote(item.fit, item.key, call_opts)
+                        ref = slot.actor.evaluate.remote(item.fit, item.key, opts)
                         inflight[ref] = (j, item)
                         busy += 1
                 done = [o for o in opened.values() if o.waiting == 0]
@@ -560,14 +552,6 @@ def _same_split(split: Split, known: dict[str, Split]) -> bool:
 
 def _alive_nodes() -> set[str]:
     return {n["NodeID"] for n in ray.nodes() if n["Alive"]}
-
-
-def _blas_threads() -> int:
-    """This process's BLAS thread count."""
-    from threadpoolctl import threadpool_info
-
-    found = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-    return max(found, default=1)
 
 
 def _cpus() -> int:
