@@ -9,7 +9,7 @@ The sweep is ``sweeps/quick.toml`` (single models, oracle, zero, random, KNN; 20
 replicates) without KNN unless ``--knn``: brute-force neighbours cost O(train x test) per family,
 hours at this size on 2 cores, and would measure scikit-learn rather than the executor.
 
-    .venv/bin/python tests/benchmarks/bench_scaling.py [--n 2000000] [--bootstrap 200] [--knn]
+    .venv/bin/python tests/benchmarks/bench_scaling.py [--n 2000000] [--models 11] [--bootstrap 200] [--knn]
         [--repeat 2]
 
 Each executor's time is its evaluation phase: fits, per-block statistics and their reduction, the
@@ -69,13 +69,14 @@ def same(a: Results, b: Results) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2_000_000, help="prompts (default 2,000,000)")
+    ap.add_argument("--models", type=int, default=11, help="models (default 11)")
     ap.add_argument("--bootstrap", type=int, help="bootstrap replicates (default: the spec's)")
     ap.add_argument("--knn", action="store_true", help="keep the KNN router (slow at this size)")
     ap.add_argument("--repeat", type=int, default=2, help="rounds; each executor's best counts")
     args = ap.parse_args()
 
     t = time.perf_counter()
-    data = synth.generate(args.n, 0, with_text=False)
+    data = synth.generate(args.n, 0, n_models=args.models, with_text=False)
     print(
         f"data: {data!r}, features {data.features.shape}, {array_bytes(data) / MB:,.0f} MB "
         f"of arrays; generated in {time.perf_counter() - t:.1f} s"
