@@ -9,8 +9,8 @@ The sweep is ``sweeps/quick.toml`` (single models, oracle, zero, random, KNN; 20
 replicates) without KNN unless ``--knn``: brute-force neighbours cost O(train x test) per family,
 hours at this size on 2 cores, and would measure scikit-learn rather than the executor.
 
-    .venv/bin/python tests/benchmarks/bench_scaling.py [--n 2000000] [--models 11] [--bootstrap 200] [--knn]
-        [--repeat 2]
+    .venv/bin/python tests/benchmarks/bench_scaling.py [--n 2000000] [--models 11]
+        [--bootstrap 200] [--knn] [--repeat 2]
 
 Each executor's time is its evaluation phase: fits, per-block statistics and their reduction, the
 same work in every case. A Ray executor's first call also connects and places the shards (printed
