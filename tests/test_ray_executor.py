@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import ray
 import yaml
+from ray._private.utils import get_ray_client_dependency_error  # as `ray start` checks
 from ray.cluster_utils import Cluster
 
 from routerbench.cluster.cli import UsageError, build_parser, main
@@ -457,7 +458,8 @@ def start_head(ray_env: str) -> tuple[subprocess.Popen[bytes], str, str]:
     for _ in range(2):
         temp = tempfile.mkdtemp(prefix="rbh-", dir=ray_env)
         argv = [str(VENV_BIN / "ray"), "start", *HEAD_ARGS, f"--temp-dir={temp}"]
-        argv.append(f"--ray-client-server-port={free_port()}")
+        if get_ray_client_dependency_error() is None:  # else no client server starts at all
+            argv.append(f"--ray-client-server-port={free_port()}")
         # Ports that default to fixed numbers: free ones, so another Ray on the machine (a
         # developer's, a benchmark's) does not make this head fail to start.
         for flag in (
