@@ -24,7 +24,14 @@ import pandas as pd
 from routerbench.engine.bootstrap import interval, poisson_weights
 from routerbench.engine.data import PAPER_FAMILIES, DataError, RoutingData
 from routerbench.engine.evaluate import BLOCK, one_blas_thread, realised
-from routerbench.engine.metrics import aiq, aiq_upstream, common_range, max_quality, ndch
+from routerbench.engine.metrics import (
+    aiq,
+    aiq_rows,
+    aiq_upstream,
+    common_range,
+    max_quality,
+    ndch,
+)
 from routerbench.engine.splits import seeded_split, upstream_split
 from routerbench.routers.base import Fitted, Router, RouterError, create, name_of, params_json
 from routerbench.sweeps import schema
@@ -431,29 +438,38 @@ def summarize(
 ) -> Results:
     """The points and curves tables of a run, with bootstrap intervals where replicates exist."""
     points = pd.DataFrame([row for r in results for row in r.rows], columns=POINT_COLUMNS)
-    for col in ("quality_lo", "quality_hi", "cost_lo", "cost_hi"):
-        points[col] = np.nan
+    cost_mean, quality_mean = points["cost_mean"].to_numpy(), points["quality_mean"].to_numpy()
+    bounds = np.full((len(points), 4), np.nan)  # cost_lo, cost_hi, quality_lo, quality_hi
     # (split, family, cell, curve cost, curve quality, bootstrap means, grid cost and quality)
     entries = []
+    start = 0  # the points rows of result r are rows start .. start + len(r.rows) - 1
     for r in results:
-        for fam, fp in points[points["cell_id"] == r.cell.cell_id].groupby("family", sort=False):
-            ok = fp[fp["status"] == "ok"]
-            if ok.empty:
-                continue
-            c, q = r.exact.get(
-                str(fam), (ok["cost_mean"].to_numpy(), ok["quality_mean"].to_numpy())
+        fams = [row["family"] for row in r.rows]
+        for fam in dict.fromkeys(fams):
+            ok = np.array(
+                [
+                    start + i
+                    for i, row in enumerate(r.rows)
+                    if fams[i] == fam and row["status"] == "ok"
+                ],
+                dtype=np.intp,
             )
+            if not len(ok):
+                continue
+            grid = (cost_mean[ok], quality_mean[ok])
+            c, q = r.exact.get(str(fam), grid)
             boot = r.boot.get(str(fam))
             if boot is not None:
                 (clo, chi), (qlo, qhi) = (
                     interval(boot[0], confidence),
                     interval(boot[1], confidence),
                 )
-                points.loc[ok.index, ["cost_lo", "cost_hi", "quality_lo", "quality_hi"]] = (
-                    np.column_stack([clo, chi, qlo, qhi])
-                )
-            grid = (ok["cost_mean"].to_numpy(), ok["quality_mean"].to_numpy())
+                bounds[ok] = np.column_stack([clo, chi, qlo, qhi])
             entries.append((r.cell.split, str(fam), r.cell, c, q, boot, grid))
+        start += len(r.rows)
+    for j, col in enumerate(("cost_lo", "cost_hi", "quality_lo", "quality_hi")):
+        points[col] = bounds[:, j]
+    points = points[list(schema.POINTS)]
     rows = []
     by_group: dict[tuple[str, str], list[int]] = {}
     for i, e in enumerate(entries):
@@ -491,9 +507,7 @@ def summarize(
                 # Percentile bootstrap over prompts on the grid points. Where the estimate comes
                 # from an exact path, the interval is that of the grid's bootstrap deviations,
                 # re-centred on the exact estimate (the grid only samples the path).
-                reps = np.array(
-                    [aiq(*ndch(bc, bq), c_min, c_max) for bc, bq in zip(*boot, strict=True)]
-                )
+                reps = aiq_rows(boot[0], boot[1], c_min, c_max)
                 shift = row["aiq"] - aiq(*ndch(*grid), c_min, c_max)
                 row["aiq_lo"], row["aiq_hi"] = (interval(reps, confidence) + shift).tolist()
                 shift = qmax - float(grid[1].max())

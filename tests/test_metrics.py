@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike
 import routerbench.engine.metrics as metrics_module
 from routerbench.engine.metrics import (
     aiq,
+    aiq_rows,
     aiq_upstream,
     apgr,
     common_range,
@@ -355,6 +356,35 @@ class TestAiq:
         whole = aiq(hc, hq, a, c) * (c - a)
         parts = aiq(hc, hq, a, b) * (b - a) + aiq(hc, hq, b, c) * (c - b)
         assert whole == pytest.approx(parts, abs=1e-9)
+
+
+class TestAiqRows:
+    @settings(max_examples=200, deadline=None)
+    @given(
+        k=st.integers(1, 4),
+        b=st.integers(1, 6),
+        data=st.data(),
+        lo=st.floats(0, 3, allow_nan=False),
+        width=st.sampled_from([0.0, 0.5, 1.0, 2.5]),
+    )
+    def test_equals_aiq_of_each_row(self, k: int, b: int, data, lo: float, width: float) -> None:
+        """Bit for bit ``aiq(*ndch(row))`` per row, one-point rows (vectorised) included; costs
+        on the range's ends and beyond it."""
+        vals = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 3.5, 6.0]) | st.floats(0, 6)
+        c = np.array(data.draw(st.lists(vals, min_size=b * k, max_size=b * k))).reshape(b, k)
+        q = np.array(data.draw(st.lists(st.floats(0, 1), min_size=b * k, max_size=b * k))).reshape(
+            b, k
+        )
+        expected = [aiq(*ndch(c[i], q[i]), lo, lo + width) for i in range(b)]
+        np.testing.assert_array_equal(aiq_rows(c, q, lo, lo + width), expected)
+
+    def test_bad_input(self) -> None:
+        with pytest.raises(ValueError, match="aiq_rows: cost and quality must be 2-D"):
+            aiq_rows([1.0], [1.0], 0.0, 1.0)
+        with pytest.raises(ValueError, match="quality must be finite"):
+            aiq_rows([[1.0]], [[np.nan]], 0.0, 1.0)
+        with pytest.raises(ValueError, match="c_min <= c_max"):
+            aiq_rows([[1.0]], [[1.0]], 2.0, 1.0)
 
 
 class TestAiqUpstream:
