@@ -188,19 +188,22 @@ def _safe(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------ report, plot
-def _read_run(url: str) -> tuple[Any, Any, dict[str, Any]]:
-    import json
+def _storage_options(args: argparse.Namespace) -> dict[str, Any]:
+    from routerbench.cluster import store
 
-    import fsspec
+    return store.parse_storage_options(args.storage_option)
+
+
+def _read_run(url: str, so: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    import json
 
     from routerbench.cluster import store
 
     try:
-        with fsspec.open(store.join(url, "manifest.json"), "rb") as f:
-            manifest = json.loads(f.read())
+        manifest = json.loads(store.read_bytes(store.join(url, "manifest.json"), so))
         return (
-            store.read_table(store.join(url, "points.parquet")),
-            store.read_table(store.join(url, "curves.parquet")),
+            store.read_table(store.join(url, "points.parquet"), so),
+            store.read_table(store.join(url, "curves.parquet"), so),
             manifest,
         )
     except FileNotFoundError as e:
@@ -213,7 +216,7 @@ def _read_run(url: str) -> tuple[Any, Any, dict[str, Any]]:
 def cmd_report(args: argparse.Namespace) -> int:
     from routerbench.sweeps.report import render
 
-    _, curves, manifest = _read_run(args.run)
+    _, curves, manifest = _read_run(args.run, _storage_options(args))
     print(render(curves, args.format, synthetic=bool(manifest.get("synthetic"))))
     return 0
 
@@ -222,7 +225,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from routerbench.cluster import store
     from routerbench.sweeps.plot import plot_family
 
-    points, curves, manifest = _read_run(args.run)
+    so = _storage_options(args)
+    points, curves, manifest = _read_run(args.run, so)
     out = args.out or store.join(args.run, "plots")
     tag = " (synthetic data)" if manifest.get("synthetic") else ""
     for fam in sorted(set(curves["family"])):
@@ -234,7 +238,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
                 title=f"{fam}, {split} split{tag}",
             )
             name = f"{_safe(fam)}-{split}.png"
-            store.write_bytes(store.join(out, name), png)
+            store.write_bytes(store.join(out, name), png, so)
             print(store.join(out, name))
     return 0
 
@@ -341,10 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="print a run's results with intervals")
     rp.add_argument("run", metavar="RUN_URL", help="a run folder written by 'routerbench run'")
     rp.add_argument("--format", choices=["table", "markdown", "json"], default="table")
+    store.add_storage_option(rp)
     rp.set_defaults(func=cmd_report)
     pl = sub.add_parser("plot", help="cost-quality plots of a run, per family and split")
     pl.add_argument("run", metavar="RUN_URL")
     pl.add_argument("--out", metavar="URL", help="folder for the PNGs (default: RUN_URL/plots)")
+    store.add_storage_option(pl)
     pl.set_defaults(func=cmd_plot)
 
     add_leaderboard_cli(sub)

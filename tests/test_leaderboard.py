@@ -380,6 +380,25 @@ class TestCli:
         assert main([*argv, *opts]) == 0
         assert capsys.readouterr().out.strip() == lb.read_latest(f"{base}/lb", so)
 
+    def test_report_and_plot_on_s3_with_storage_options(
+        self, runs: str, s3: S3Server, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """report and plot read a run on S3 (and plot writes there) with --storage-option; the
+        report is the local one's."""
+        so = s3.options()
+        url = f"{s3.bucket()}/runs/r"
+        for f in ("manifest.json", "curves.parquet", "points.parquet"):
+            store.write_bytes(f"{url}/{f}", (Path(runs) / "run0" / f).read_bytes(), so)
+        opts = [f"--storage-option={k}={json.dumps(v)}" for k, v in so.items()]
+        assert main(["report", str(Path(runs) / "run0"), "--format", "json"]) == 0
+        local = capsys.readouterr().out
+        assert main(["report", url, "--format", "json", *opts]) == 0
+        assert capsys.readouterr().out == local
+        assert main(["plot", url, *opts]) == 0
+        printed = capsys.readouterr().out.split()
+        assert printed and all(u.startswith(f"{url}/plots/") for u in printed)
+        assert all(store.read_bytes(u, so).startswith(b"\x89PNG") for u in printed)
+
     @pytest.mark.parametrize(
         ("extra", "message"),
         [
