@@ -72,15 +72,29 @@ MiB = 1 << 20
 
 
 # ------------------------------------------------------------------------------ remote side
+# Training sets a fit worker has unpickled, by object id. Unpickling one (its prompt ids, eval
+# names and families are Python strings) cost more than most fits, once per (cell, family); kept,
+# it is once per family and worker. At most TRAIN_CACHE are kept (a new run replaces the old).
+_TRAIN: dict[str, RoutingData] = {}
+TRAIN_CACHE = 16
+
+
 @ray.remote(num_cpus=1)
 def _fit(
-    train: RoutingData, test_rows: np.ndarray, cell: Cell, seed: int, family: str, fail_fast: bool
+    train: list[Any], test_rows: np.ndarray, cell: Cell, seed: int, family: str, fail_fast: bool
 ) -> FamilyFit:
-    """Fit ``cell`` on one family's training rows (all of ``train``)."""
+    """Fit ``cell`` on one family's training rows: all of ``train[0]``, an object ref (passed
+    in a list so that this worker can reuse the unpickled set)."""
+    key = train[0].hex()
+    if key not in _TRAIN:
+        if len(_TRAIN) >= TRAIN_CACHE:
+            _TRAIN.clear()
+        _TRAIN[key] = ray.get(train[0])
+    data = _TRAIN[key]
     split = Split(
-        cell.split, seed, train={family: np.arange(train.n_prompts)}, test={family: test_rows}
+        cell.split, seed, train={family: np.arange(data.n_prompts)}, test={family: test_rows}
     )
-    return fit_cell(train, cell, split, fail_fast=fail_fast)[0]
+    return fit_cell(data, cell, split, fail_fast=fail_fast)[0]
 
 
 def _peak_rss() -> int:
@@ -423,7 +437,7 @@ class RayExecutor:
             if key is None:
                 continue
             ref = _fit.remote(
-                lay.train_ref(split, fam), lay.test_refs[key], cell, split.seed, fam,
+                [lay.train_ref(split, fam)], lay.test_refs[key], cell, split.seed, fam,
                 opts["fail_fast"],
             )  # fmt: skip
             fits.append((key, ref))
