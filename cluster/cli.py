@@ -188,12 +188,6 @@ def _safe(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------ report, plot
-def _storage_options(args: argparse.Namespace) -> dict[str, Any]:
-    from routerbench.cluster import store
-
-    return store.parse_storage_options(args.storage_option)
-
-
 def _read_run(url: str, so: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     import json
 
@@ -214,9 +208,11 @@ def _read_run(url: str, so: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from routerbench.cluster import store
     from routerbench.sweeps.report import render
 
-    _, curves, manifest = _read_run(args.run, _storage_options(args))
+    so = store.parse_storage_options(args.storage_option)
+    _, curves, manifest = _read_run(args.run, so)
     print(render(curves, args.format, synthetic=bool(manifest.get("synthetic"))))
     return 0
 
@@ -225,7 +221,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from routerbench.cluster import store
     from routerbench.sweeps.plot import plot_family
 
-    so = _storage_options(args)
+    so = store.parse_storage_options(args.storage_option)
     points, curves, manifest = _read_run(args.run, so)
     out = args.out or store.join(args.run, "plots")
     tag = " (synthetic data)" if manifest.get("synthetic") else ""

@@ -34,8 +34,10 @@ def one_blas_thread() -> Iterator[None]:
     """Run the block with BLAS on one thread.
 
     OpenBLAS may split a product's sums between threads, so the bits of a result would depend on
-    the machine's core count; and its idle threads spin, taking CPU from other workers. Every
-    product whose result is reported (bootstrap sums, predictive scores) runs inside this.
+    the machine's core count; and its idle threads spin, taking CPU from other workers (one
+    thread fitted the MLP 4-6x faster than OpenBLAS's default on a busy 2-core machine). Every
+    product whose result is reported (bootstrap sums, predictive fits and scores) runs inside
+    this; ``@one_blas_thread()`` also decorates a function.
     """
     with _blas().limit(limits=1, user_api="blas"):
         yield

@@ -20,11 +20,10 @@ stored in the fitted router, which transforms the prompts it scores.
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import numpy as np
 
@@ -48,22 +47,6 @@ __all__ = [
 UPSTREAM_PRICE_SCALE = 1e-7  # upstream price term = (in + out) USD per 1M tokens x this
 COST_MODELS = ("expected", "upstream")
 _DECIDE_BUDGET = 1 << 22  # elements of the [knobs, n, m] utility array computed at once
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _one_blas_thread(fn: F) -> F:
-    """Run ``fn`` with BLAS limited to one thread.
-
-    The products here are small: on a busy 2-core machine one thread was 4-6x faster than
-    OpenBLAS's default (MLP fit), and the results no longer depend on the worker's thread count.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with one_blas_thread():
-            return fn(*args, **kwargs)
-
-    return cast(F, wrapper)
 
 
 def upstream_price(models: tuple[str, ...] | list[str]) -> np.ndarray:
@@ -145,7 +128,7 @@ class FittedPredictive:
             raise DataError(f"{data.source}: expected features[n, {self.n_features}], got {got}")
         return data.features
 
-    @_one_blas_thread
+    @one_blas_thread()
     def score(self, data: RoutingData) -> PredictiveScores:
         if data.models != self.models:
             raise DataError(
@@ -349,7 +332,7 @@ class KNNRouter:
         )
         _check_common("knn", self.cost_model, self.feature_dim, self.seed)
 
-    @_one_blas_thread
+    @one_blas_thread()
     def fit(self, train: RoutingData) -> FittedPredictive:
         from sklearn.neighbors import NearestNeighbors
 
@@ -404,7 +387,7 @@ class MLPRouter:
         )
         _check_common("mlp", self.cost_model, self.feature_dim, self.seed)
 
-    @_one_blas_thread
+    @one_blas_thread()
     def fit(self, train: RoutingData) -> FittedPredictive:
         from sklearn.neural_network import MLPRegressor
 
@@ -448,7 +431,7 @@ class LinearRouter:
         check(self.C > 0, "linear", f"C must be > 0 (got {self.C!r})")
         _check_common("linear", self.cost_model, self.feature_dim, self.seed)
 
-    @_one_blas_thread
+    @one_blas_thread()
     def fit(self, train: RoutingData) -> FittedPredictive:
         from sklearn.linear_model import Ridge
         from sklearn.svm import LinearSVR

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from s3server import S3Server, s3_server, time_limit
+from s3server import S3Server, time_limit
 
 from routerbench.cluster import leaderboard as lb
 from routerbench.cluster import store
@@ -42,12 +42,6 @@ FAST = ["--no-plots"]  # runs without their own PNGs: the leaderboard draws its 
 def _limit() -> Iterator[None]:
     with time_limit(240):
         yield
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with time_limit(60), s3_server() as server:
-        yield server
 
 
 def _specs(folder: Path) -> list[str]:

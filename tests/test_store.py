@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from s3server import S3Server, s3_server, time_limit
+from s3server import S3Server, time_limit
 
 from routerbench.cluster import store
 from routerbench.cluster.cli import UsageError
@@ -50,12 +50,6 @@ FAST = store.Retry(attempts=2, base=0.05)  # gives up quickly: for outages meant
 def _limit() -> Iterator[None]:
     with time_limit(120):
         yield
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with time_limit(60), s3_server() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
