@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from routerbench.sweeps.schema import MIN_N, SMALL_N
+
 # Shown columns: (table column, header, kind); "ci" renders the interval of the column before it.
 SHOWN = [
     ("scope", "scope", "text"),
@@ -25,6 +27,7 @@ SHOWN = [
     ("aiq_lo", "AIQ 95% CI", "ci"),
     ("max_quality", "max quality", "num"),
     ("max_quality_lo", "max quality 95% CI", "ci"),
+    ("n_test", "test prompts", "num"),  # shown where the table has it (small_sample marks it)
     ("cost_at_max_quality", "cost at max ($/query)", "usd"),
     ("cost_to_match_best_single", "cost to match best single ($/query)", "usd"),
     ("best_single", "best single model", "text"),
@@ -32,6 +35,9 @@ SHOWN = [
     ("data_fingerprint", "data", "text"),
     ("run_id", "run", "text"),
 ]
+
+# Where a family has too few test prompts for its intervals (the table's small_sample).
+SMALL = f"fewer than {SMALL_N} test prompts: intervals unreliable (none below {MIN_N})"
 
 # Provenance of each run, as shown (keys of its manifest).
 RUN_FIELDS = (
@@ -83,6 +89,7 @@ are 95% bootstrap intervals over prompts.</p>
 $tbody
 </tbody>
 </table>
+$small
 
 <h2>Cost–quality plots</h2>
 <p class="meta">Per family: single models (grey), and the best routers by AIQ with their points
@@ -167,14 +174,20 @@ def _nan(x: Any) -> bool:
 
 def _cell(row: dict[Any, Any], col: str, kind: str) -> str:
     v = row[col]
+    small = row.get("small_sample") in (True, 1)  # absent, or NaN on an 'overall' row: no
     if kind == "ci":
         hi = row[col.removesuffix("_lo") + "_hi"]
         text = "" if _nan(v) else f"[{v:.4f}, {hi:.4f}]"
+        if small:
+            return f'<td data-v="{_e(text)}" title="{_e(SMALL)}">{_e(text)} *</td>'
         return f'<td data-v="{_e(text)}">{_e(text)}</td>'
     if kind in ("num", "usd"):
         if _nan(v):
             return '<td class="num" data-v=""></td>'
-        text = f"{v:.6f}" if kind == "usd" else (str(v) if col == "rank" else f"{v:.4f}")
+        if col in ("rank", "n_test"):
+            text = str(int(v)) + (" *" if small and col == "n_test" else "")
+        else:
+            text = f"{v:.6f}" if kind == "usd" else f"{v:.4f}"
         return f'<td class="num" data-v="{float(v)!r}">{text}</td>'
     text = str(v)[:12] if col == "data_fingerprint" else str(v)
     title = f' title="{_e(v)}"' if text != str(v) or col == "router" else ""
@@ -188,17 +201,19 @@ def page(
     columns: dict[str, str],
 ) -> str:
     """The HTML page of a leaderboard table, its plots (PNG bytes) and provenance."""
+    shown = [(col, head, kind) for col, head, kind in SHOWN if col in table]
     thead = "".join(
         f'<th data-type="{"num" if kind in ("num", "usd") else "text"}" '
-        f'title="{_e(columns[col])}"><button type="button">{_e(head)}</button></th>'
-        for col, head, kind in SHOWN
+        f'title="{_e(columns.get(col, head))}"><button type="button">{_e(head)}</button></th>'
+        for col, head, kind in shown
     )
     tbody = "\n".join(
         f'<tr data-scope="{_e(row["scope"])}">'
-        + "".join(_cell(row, col, kind) for col, _, kind in SHOWN)
+        + "".join(_cell(row, col, kind) for col, _, kind in shown)
         + "</tr>"
         for row in table.to_dict("records")
     )
+    flagged = "small_sample" in table and bool(table["small_sample"].eq(True).any())
     scopes = list(dict.fromkeys(table["scope"]))
     options = "".join(f'<option value="{_e(s)}">{_e(s)}</option>' for s in scopes)
     figures = "\n".join(
@@ -220,6 +235,7 @@ def page(
     )
     return PAGE.substitute(
         banner=banner,
+        small=f'<p class="meta" id="small">* {_e(SMALL)}.</p>' if flagged else "",
         generated=_e(provenance["generated"]),
         generator=_e(provenance["generator"]["routerbench"]),
         nruns=len(provenance["runs"]),

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from routerbench.sweeps.report import label as router_label
+from routerbench.sweeps.schema import MIN_N
 
 
 def _dense(hc: np.ndarray, hq: np.ndarray, per: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -20,13 +21,32 @@ def _dense(hc: np.ndarray, hq: np.ndarray, per: int = 40) -> tuple[np.ndarray, n
     return c, np.interp(c, hc, hq)
 
 
+def small_sample_note(curves: pd.DataFrame) -> str:
+    """A second title line for a family with too few test prompts for its intervals (``""``
+    otherwise): ``n = 4 test prompts: intervals unreliable``, or ``...: no intervals`` below 2."""
+    if "small_sample" not in curves or not curves["small_sample"].any():
+        return ""
+    n = int(curves["n_test"].min())
+    return f"\nn = {n} test prompt{'s' * (n != 1)}: " + (
+        "no intervals" if n < MIN_N else "intervals unreliable"
+    )
+
+
 def plot_family(
     points: pd.DataFrame, curves: pd.DataFrame, family: str, *, title: str = ""
 ) -> bytes:
-    """A PNG (bytes) of one family's cost–quality plane (mean cost per query on a log axis)."""
+    """A PNG (bytes) of one family's cost–quality plane (mean cost per query on a log axis).
+
+    Names are drawn as plain text: TeX-like names (``$\\frac{$``) are never parsed as math.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _plot_family(points, curves, family, title)
+
+
+def _plot_family(points: pd.DataFrame, curves: pd.DataFrame, family: str, title: str) -> bytes:
     import matplotlib.pyplot as plt
 
     fp = points[(points["family"] == family) & (points["status"] == "ok")]
@@ -72,12 +92,13 @@ def plot_family(
             zorder=4,
         )
         if "quality_lo" in rp and rp["quality_lo"].notna().any():  # 95% intervals of the points
-            ax.errorbar(
+            # Drawn from end to end, not as errors around the estimate: a percentile interval
+            # need not contain it, and errorbar refuses a negative length.
+            ax.vlines(
                 rp["cost_mean"],
-                rp["quality_mean"],
-                yerr=[rp["quality_mean"] - rp["quality_lo"], rp["quality_hi"] - rp["quality_mean"]],
-                fmt="none",
-                ecolor=line.get_color(),
+                rp["quality_lo"],
+                rp["quality_hi"],
+                colors=line.get_color(),
                 alpha=0.35,
                 lw=0.8,
                 zorder=2,
@@ -85,7 +106,7 @@ def plot_family(
     ax.set_xscale("log")
     ax.set_xlabel("mean cost per query (USD, log scale)")
     ax.set_ylabel("mean quality")
-    ax.set_title(title or family)
+    ax.set_title((title or family) + small_sample_note(fc))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     buf = io.BytesIO()

@@ -10,6 +10,10 @@ from typing import Any
 import pandas as pd
 
 from routerbench.routers.base import REGISTRY, load_all
+from routerbench.sweeps.schema import MIN_N, SMALL_N
+
+# Where a family has too few test prompts for its intervals (curves' small_sample).
+SMALL_NOTE = f"* fewer than {SMALL_N} test prompts: intervals unreliable (none below {MIN_N})"
 
 
 def label(router: str, params: str) -> str:
@@ -48,6 +52,18 @@ def _ci(x: Any, lo: Any, hi: Any) -> str:
     return f"{x:.4f} [{lo:.4f}, {hi:.4f}]"
 
 
+def _n(curves: pd.DataFrame, mark: str = "*") -> list[str]:
+    """Test prompts per row, with ``mark`` where the family is too small for its intervals."""
+    if "n_test" not in curves:  # a run written before the column existed
+        return [""] * len(curves)
+    small = curves["small_sample"].to_numpy(dtype=bool)
+    return [f"{n}{mark if s else ''}" for n, s in zip(curves["n_test"], small, strict=True)]
+
+
+def _small(curves: pd.DataFrame) -> bool:
+    return "small_sample" in curves and bool(curves["small_sample"].any())
+
+
 def leaderboard_table(curves: pd.DataFrame, *, synthetic: bool = False) -> str:
     """Per family (and split), routers by AIQ: AIQ and max quality with their intervals, and the
     mean cost per query at max quality."""
@@ -73,6 +89,7 @@ def leaderboard_table(curves: pd.DataFrame, *, synthetic: bool = False) -> str:
                 )
             ],
             "cost at max ($/query)": df["cost_at_max_quality"].map("{:.6f}".format),
+            "test prompts": _n(df),
         }
     )
     if table["split"].nunique() == 1:
@@ -82,6 +99,8 @@ def leaderboard_table(curves: pd.DataFrame, *, synthetic: bool = False) -> str:
     foot = "\nAIQ cost range per family ($/query): " + "; ".join(
         f"{f} [{r.c_min:.6f}, {r.c_max:.6f}]" for f, r in ranges.iterrows()
     )
+    if _small(df):
+        foot += "\n" + SMALL_NOTE
     return head + table.to_string(index=False) + foot
 
 
@@ -115,8 +134,9 @@ def render(curves: pd.DataFrame, fmt: str = "table", *, synthetic: bool = False)
     cols = [
         "family", "split", "router", "params", "aiq", "aiq_lo", "aiq_hi", "c_min", "c_max",
         "aiq_upstream", "max_quality", "max_quality_lo", "max_quality_hi", "cost_at_max_quality",
+        "n_test", "small_sample", "boot_excluded",
     ]  # fmt: skip
-    df = curves[cols].assign(
+    df = curves[[c for c in cols if c in curves]].assign(
         label=[label(r, p) for r, p in zip(curves["router"], curves["params"], strict=True)]
     )
     df = df.sort_values(["family", "split", "aiq"], ascending=[True, True, False], kind="stable")
@@ -125,14 +145,16 @@ def render(curves: pd.DataFrame, fmt: str = "table", *, synthetic: bool = False)
     if fmt == "markdown":
         head = "_Synthetic data: figures are not RouterBench's._\n\n" if synthetic else ""
         rows = [
-            "| family | split | router | AIQ [95% CI] | max quality [95% CI] | cost at max |",
-            "|---|---|---|---|---|---|",
+            "| family | split | router | AIQ [95% CI] | max quality [95% CI] | cost at max "
+            "| test prompts |",
+            "|---|---|---|---|---|---|---:|",
         ]
-        for r in df.itertuples():
+        for r, n in zip(df.itertuples(), _n(df, "\\*"), strict=True):
             rows.append(
                 f"| {r.family} | {r.split} | {r.label} | {_ci(r.aiq, r.aiq_lo, r.aiq_hi)} | "
                 f"{_ci(r.max_quality, r.max_quality_lo, r.max_quality_hi)} | "
-                f"{r.cost_at_max_quality:.6f} |"
+                f"{r.cost_at_max_quality:.6f} | {n} |"
             )
-        return head + "\n".join(rows)
+        foot = "\n\n" + SMALL_NOTE.replace("*", "\\*", 1) if _small(df) else ""
+        return head + "\n".join(rows) + foot
     raise ValueError(f"format must be 'table', 'markdown' or 'json' (got {fmt!r})")

@@ -12,6 +12,7 @@ cheapest to the dearest single model's mean cost per query on the family's test 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from routerbench.engine.bootstrap import interval, poisson_weights
+from routerbench.engine.bootstrap import interval, poisson_weights, recentre
 from routerbench.engine.data import PAPER_FAMILIES, DataError, RoutingData
 from routerbench.engine.evaluate import BLOCK, one_blas_thread, realised
 from routerbench.engine.metrics import (
@@ -54,15 +55,15 @@ def select_families(data: RoutingData, asked: Sequence[str] | None = None) -> li
     """``None``/``["paper"]``: the paper's seven families present (else every family); ``["all"]``:
     every family; otherwise the named ones, which must exist."""
     names = data.family_names()
-    if not asked or list(asked) == ["paper"]:
-        return [f for f in names if f in PAPER_FAMILIES] or names
-    if "all" in asked:
-        return names
-    unknown = [f for f in asked if f not in names and f != "paper"]
+    unknown = [f for f in asked or () if f not in names and f not in ("paper", "all")]
     if unknown:
         raise DataError(
             f"family {unknown[0]!r} is not in the data: expected 'paper', 'all' or one of {names}"
         )
+    if not asked or list(asked) == ["paper"]:
+        return [f for f in names if f in PAPER_FAMILIES] or names
+    if "all" in asked:
+        return names
     return [f for f in names if f in asked or ("paper" in asked and f in PAPER_FAMILIES)]
 
 
@@ -174,7 +175,8 @@ def plan_cells(
 @dataclass
 class CellResult:
     """What one cell produced: ``rows`` of the points table, and per family the exact path
-    (mean cost and quality per step) and bootstrap replicate means ``[B, K]``."""
+    (mean cost and quality per step) and bootstrap replicate means ``[B, K]`` (a NaN row: a
+    replicate that gave no test prompt any weight)."""
 
     cell: Cell
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -337,7 +339,9 @@ def reduce_stats(fit: FamilyFit, blocks: Sequence[BlockStats]) -> CellResult:
         )
     if blocks[0].boot_weight is not None:
         w = np.cumsum([b.boot_weight for b in blocks], axis=0)[-1]
-        w = np.where(w == 0, 1.0, w)[:, None]
+        # A replicate that drew weight 0 for every test prompt has no mean: NaN, left out of
+        # the intervals and counted by summarize (never scored as quality 0 at cost 0).
+        w = np.where(w == 0, np.nan, w)[:, None]
         bc = np.cumsum([b.boot_cost for b in blocks], axis=0)[-1] / w
         bq = np.cumsum([b.boot_quality for b in blocks], axis=0)[-1] / w
         res.boot[fit.family] = (bc, bq)
@@ -355,7 +359,9 @@ def merge_paths(
     cost = np.zeros(len(knots))
     quality = np.zeros(len(knots))
     for k, c, q in paths:
-        idx = np.searchsorted(k, knots, side="right") - 1  # every block's first knot is 0
+        idx = (
+            np.searchsorted(k, knots, side="right") - 1
+        )  # every block's first knot is the same (0; -inf for threshold)
         cost = cost + c[idx]
         quality = quality + q[idx]
     return knots, cost, quality
@@ -429,6 +435,40 @@ def single_model_ranges(
     return out
 
 
+MIN_N, SMALL_N = schema.MIN_N, schema.SMALL_N
+QUALITY = (0.0, 1.0)  # the range of a mean quality, a max quality and an AIQ
+COST = (0.0, math.inf)  # the range of a mean cost
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """What a curves row is made of: one cell on one family of a split."""
+
+    split: str
+    family: str
+    cell: Cell
+    cost: np.ndarray  # the curve's points (the exact path's where there is one)
+    quality: np.ndarray
+    grid: tuple[np.ndarray, np.ndarray]  # the grid's points (mean cost, quality per knob)
+    boot: tuple[np.ndarray, np.ndarray] | None  # kept replicates [B', K]; None: no interval
+    n: int  # test prompts
+    excluded: int  # replicates left out: every test prompt drew weight 0
+
+
+def _replicates(
+    boot: tuple[np.ndarray, np.ndarray] | None, n: int
+) -> tuple[tuple[np.ndarray, np.ndarray] | None, int]:
+    """The replicates an interval is computed from (None: no interval), and how many were left
+    out for having no weight (NaN rows, see :func:`reduce_stats`)."""
+    if boot is None:
+        return None, 0
+    kept = ~np.isnan(boot[0]).any(axis=1)
+    excluded = len(kept) - int(kept.sum())
+    if n < MIN_N or not kept.any():
+        return None, excluded
+    return (boot[0][kept], boot[1][kept]), excluded
+
+
 def summarize(
     results: Sequence[CellResult],
     ranges: dict[tuple[str, str], tuple[float, float]],
@@ -439,8 +479,8 @@ def summarize(
     """The points and curves tables of a run, with bootstrap intervals where replicates exist."""
     points = pd.DataFrame([row for r in results for row in r.rows], columns=POINT_COLUMNS)
     cost_mean, quality_mean = points["cost_mean"].to_numpy(), points["quality_mean"].to_numpy()
+    counts = points["n"].to_numpy()
     bounds = np.full((len(points), 4), np.nan)  # cost_lo, cost_hi, quality_lo, quality_hi
-    # (split, family, cell, curve cost, curve quality, bootstrap means, grid cost and quality)
     entries = []
     start = 0  # the points rows of result r are rows start .. start + len(r.rows) - 1
     for r in results:
@@ -458,65 +498,78 @@ def summarize(
                 continue
             grid = (cost_mean[ok], quality_mean[ok])
             c, q = r.exact.get(str(fam), grid)
-            boot = r.boot.get(str(fam))
-            if boot is not None:
-                (clo, chi), (qlo, qhi) = (
-                    interval(boot[0], confidence),
-                    interval(boot[1], confidence),
-                )
-                bounds[ok] = np.column_stack([clo, chi, qlo, qhi])
-            entries.append((r.cell.split, str(fam), r.cell, c, q, boot, grid))
+            n = int(counts[ok[0]])
+            boot, excluded = _replicates(r.boot.get(str(fam)), n)
+            if boot is not None:  # percentile intervals: inside the ranges (see interval)
+                cost_ci = interval(boot[0], confidence, bounds=COST)
+                quality_ci = interval(boot[1], confidence, bounds=QUALITY)
+                bounds[ok] = np.column_stack([*cost_ci, *quality_ci])
+            entries.append(_Curve(r.cell.split, str(fam), r.cell, c, q, grid, boot, n, excluded))
         start += len(r.rows)
     for j, col in enumerate(("cost_lo", "cost_hi", "quality_lo", "quality_hi")):
         points[col] = bounds[:, j]
     points = points[list(schema.POINTS)]
     rows = []
-    by_group: dict[tuple[str, str], list[int]] = {}
-    for i, e in enumerate(entries):
-        by_group.setdefault((e[0], e[1]), []).append(i)
-    for (split, fam), idx in by_group.items():
-        hulls = [ndch(entries[i][3], entries[i][4]) for i in idx]
+    by_group: dict[tuple[str, str], list[_Curve]] = {}
+    for e in entries:
+        by_group.setdefault((e.split, e.family), []).append(e)
+    for (split, fam), group in by_group.items():
+        hulls = [ndch(e.cost, e.quality) for e in group]
         if aiq_range == "common":
             c_min, c_max = common_range(hulls)
         else:
             c_min, c_max = ranges[(split, fam)]
-        up = aiq_upstream([(entries[i][3], entries[i][4]) for i in idx])
-        for i, (hc, hq), aiq_up in zip(idx, hulls, up, strict=True):
-            _, _, cell, c, q, boot, grid = entries[i]
-            qmax, cmax = max_quality(c, q)
-            row = {
-                "cell_id": cell.cell_id,
-                "family": fam,
-                "split": split,
-                "router": cell.router,
-                "params": cell.params_json,
-                "hull_cost": hc.tolist(),
-                "hull_quality": hq.tolist(),
-                "aiq": aiq(hc, hq, c_min, c_max),
-                "c_min": c_min,
-                "c_max": c_max,
-                "aiq_upstream": float(aiq_up),
-                "max_quality": qmax,
-                "cost_at_max_quality": cmax,
-                "aiq_lo": np.nan,
-                "aiq_hi": np.nan,
-                "max_quality_lo": np.nan,
-                "max_quality_hi": np.nan,
-            }
-            if boot is not None:
-                # Percentile bootstrap over prompts on the grid points. Where the estimate comes
-                # from an exact path, the interval is that of the grid's bootstrap deviations,
-                # re-centred on the exact estimate (the grid only samples the path).
-                reps = aiq_rows(boot[0], boot[1], c_min, c_max)
-                shift = row["aiq"] - aiq(*ndch(*grid), c_min, c_max)
-                row["aiq_lo"], row["aiq_hi"] = (interval(reps, confidence) + shift).tolist()
-                shift = qmax - float(grid[1].max())
-                mq = boot[1].max(axis=1)
-                row["max_quality_lo"], row["max_quality_hi"] = (
-                    interval(mq, confidence) + shift
-                ).tolist()
-            rows.append(row)
+        up = aiq_upstream([(e.cost, e.quality) for e in group])
+        for e, hull, aiq_up in zip(group, hulls, up, strict=True):
+            rows.append(_curve_row(e, hull, c_min, c_max, float(aiq_up), confidence))
     return Results(points=points, curves=pd.DataFrame(rows, columns=CURVE_COLUMNS))
+
+
+def _curve_row(
+    e: _Curve,
+    hull: tuple[np.ndarray, np.ndarray],
+    c_min: float,
+    c_max: float,
+    aiq_up: float,
+    confidence: float,
+) -> dict[str, Any]:
+    """One curves row: the hull, AIQ and max quality, with their intervals."""
+    qmax, cmax = max_quality(e.cost, e.quality)
+    row = {
+        "cell_id": e.cell.cell_id,
+        "family": e.family,
+        "split": e.split,
+        "router": e.cell.router,
+        "params": e.cell.params_json,
+        "hull_cost": hull[0].tolist(),
+        "hull_quality": hull[1].tolist(),
+        "aiq": aiq(*hull, c_min, c_max),
+        "c_min": c_min,
+        "c_max": c_max,
+        "aiq_upstream": aiq_up,
+        "max_quality": qmax,
+        "cost_at_max_quality": cmax,
+        "aiq_lo": np.nan,
+        "aiq_hi": np.nan,
+        "max_quality_lo": np.nan,
+        "max_quality_hi": np.nan,
+        "n_test": e.n,
+        "small_sample": e.n < SMALL_N,
+        "boot_excluded": e.excluded,
+    }
+    if e.boot is not None:
+        # Percentile intervals of the replicates, computed on the grid's points. Where the
+        # estimate comes from an exact path (which the grid only samples), the interval is
+        # moved from the grid's estimate to the exact one by recentre: it stays in [0, 1] and
+        # holds the exact estimate whenever the grid's interval held the grid's.
+        reps = interval(aiq_rows(*e.boot, c_min, c_max), confidence, bounds=QUALITY)
+        grid_aiq = aiq(*ndch(*e.grid), c_min, c_max)
+        row["aiq_lo"], row["aiq_hi"] = recentre(reps, grid_aiq, row["aiq"], QUALITY).tolist()
+        mq = interval(e.boot[1].max(axis=1), confidence, bounds=QUALITY)
+        row["max_quality_lo"], row["max_quality_hi"] = recentre(
+            mq, float(e.grid[1].max()), qmax, QUALITY
+        ).tolist()
+    return row
 
 
 POINT_COLUMNS = list(schema.POINTS)[:14]  # the intervals are added by summarize

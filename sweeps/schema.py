@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+MIN_N = 2  # a family with fewer test prompts gets no interval at all (NaN)
+SMALL_N = 30  # fewer: its intervals are flagged as unreliable (small_sample)
+
 POINTS: dict[str, str] = {
     "cell_id": "stable id of the cell: its position in the plan, router name, hash of params/split",
     "family": "task family (eval-name prefix, e.g. mmlu) the prompts belong to",
@@ -23,7 +26,8 @@ POINTS: dict[str, str] = {
     "status": "ok, or failed (the cell raised; see error)",
     "error": "the error of a failed cell ('' when ok)",
     "seconds": "wall time of fitting the cell on this family (not part of the results' identity)",
-    "quality_lo": "lower end of the bootstrap interval of quality_mean (NaN without bootstrap)",
+    "quality_lo": "lower end of the percentile bootstrap interval of quality_mean (NaN without "
+    f"bootstrap or with n < {MIN_N}; see curves' small_sample)",
     "quality_hi": "upper end of the bootstrap interval of quality_mean",
     "cost_lo": "lower end of the bootstrap interval of cost_mean",
     "cost_hi": "upper end of the bootstrap interval of cost_mean",
@@ -38,7 +42,8 @@ CURVES: dict[str, str] = {
     "hull_cost": "mean cost per query at the vertices of the non-decreasing convex hull",
     "hull_quality": "mean quality at the hull's vertices (from the exact path where one exists)",
     "aiq": "the paper's AIQ: mean of the hull over [c_min, c_max]",
-    "aiq_lo": "lower end of AIQ's bootstrap interval (NaN without bootstrap)",
+    "aiq_lo": "lower end of AIQ's percentile bootstrap interval, in [0, 1] (NaN without "
+    f"bootstrap or with n_test < {MIN_N})",
     "aiq_hi": "upper end of AIQ's bootstrap interval",
     "c_min": "lower end of the AIQ cost range (cheapest single model's mean cost by default)",
     "c_max": "upper end of the AIQ cost range (dearest single model's mean cost by default)",
@@ -47,4 +52,9 @@ CURVES: dict[str, str] = {
     "max_quality_lo": "lower end of max quality's bootstrap interval",
     "max_quality_hi": "upper end of max quality's bootstrap interval",
     "cost_at_max_quality": "mean cost per query at the first operating point reaching it",
+    "n_test": "number of test prompts of the family (points' n)",
+    "small_sample": f"true when n_test < {SMALL_N}: too few test prompts for the intervals to "
+    f"be trusted (with n_test < {MIN_N} there are none: NaN)",
+    "boot_excluded": "bootstrap replicates left out of the intervals: every test prompt drew "
+    "weight 0, so the replicate has no mean (about B * exp(-n_test))",
 }

@@ -67,3 +67,9 @@ class TestPoissonWeights:
 def test_interval_percentiles() -> None:
     """The percentile interval of 0..100 at 90% is (5, 95)."""
     np.testing.assert_allclose(interval(np.arange(101.0), 0.9), [5.0, 95.0])
+
+
+def test_interval_bounds() -> None:
+    """bounds clip the ends to the metric's range (rounding past 1 comes back to 1)."""
+    got = interval(np.array([0.25, 1.0 + 2.0**-52]), 1.0, bounds=(0.0, 1.0))
+    assert got.tolist() == [0.25, 1.0]
