@@ -1,11 +1,21 @@
 """Exact λ path of a predictive router, and exact per-group sums.
 
-Prompt i goes to ``argmax_m lam * P[i, m] - C[i, m]`` (ties: lowest model index), for every
-``lam >= 0``.  As a function of ``lam`` the choice is the upper envelope of M lines, so it changes
-at most M - 1 times; the totals over prompts are step functions of ``lam``.  :func:`lambda_path`
+One rule per knob value, for grids (:func:`lambda_choices`, which the predictive routers'
+``decide`` use) and for the exact path alike:
+
+- ``lam > 0`` (finite): prompt i goes to the float argmax of ``lam * P[i, m] - C[i, m]`` (ties: the
+  lowest model column), exactly at a breakpoint included;
+- ``lam <= 0`` (``-inf`` included): cost is ignored, ``argmax_m P[i, m]`` (ties: the lowest
+  column), as the original;
+- ``lam = +inf``: the highest P, then the lowest C, then the lowest column;
+- NaN is refused.
+
+So the path jumps at 0: at ``lam <= 0`` the best predicted quality, for tiny ``lam > 0`` the
+cheapest cost term.  For ``lam > 0`` the choice is the upper envelope of M lines, so it changes at
+most M - 1 times; the totals over prompts are step functions of ``lam``.  :func:`lambda_path`
 finds every step for every prompt (vectorised over prompts, in chunks) and keeps the per-group
-totals, so any grid is a lookup.  :func:`lambda_grid_bruteforce` is the literal argmax per ``lam``
-(the oracle).
+totals, so any grid is a lookup.  :func:`lambda_grid_bruteforce` applies the rule literally per
+``lam`` (the oracle).
 
 Float exactness.  The oracle scores in floats (``fl(fl(lam * P) - C)``), which can tie or reorder
 lines that differ by less than a rounding error (this happens at ``lam = 1e9`` with the upstream
@@ -31,6 +41,8 @@ __all__ = [
     "LambdaPath",
     "StepSums",
     "exact_group_sums",
+    "knob_problem",
+    "lambda_choices",
     "lambda_grid_bruteforce",
     "lambda_path",
 ]
@@ -50,6 +62,8 @@ _CHUNK = 1 << 15  # prompts per chunk while tracing envelopes; pairs per chunk i
 _KAPPA = 2.0**-47
 _TINY = 1e-300
 _WIDEN = 2.0**-48  # relative widening of a danger threshold, covers one division's rounding
+ZERO_PLUS = float(np.nextafter(0.0, 1.0))  # the least float > 0: where the path leaves lam <= 0
+_CHOICE_BUDGET = 1 << 22  # elements of the [lams, n, m] score array lambda_choices builds at once
 
 
 def _split(x: np.ndarray, count: int) -> np.ndarray:
@@ -161,6 +175,10 @@ class StepSums:
         """Exact parts ``[Q, L, G, k]`` of every group's totals at keys ``x[k]``."""
         return np.stack([self._group(g, x) for g in range(self.n_groups)], axis=2)
 
+    def totals(self, x: np.ndarray) -> np.ndarray:
+        """Correctly rounded totals ``[Q, G, k]`` of every group at keys ``x[k]``."""
+        return _fsum0(np.moveaxis(self.parts(np.asarray(x, dtype=np.float64)), 1, 0))
+
     def points(self, g: int) -> tuple[np.ndarray, np.ndarray]:
         """Group g's steps: keys ``[0, distinct event keys > 0]`` and totals ``[Q, steps]``."""
         keys = self.keys[self.starts[g] : self.starts[g + 1]]
@@ -190,10 +208,54 @@ def _check_group(group: np.ndarray, n: int, n_groups: int) -> np.ndarray:
 
 
 def _check_knobs(x: np.ndarray, name: str, positive: bool) -> np.ndarray:
+    """A 1-D float array without NaN (and > 0 where ``positive``), else a one-line ValueError."""
     a = np.atleast_1d(np.asarray(x, dtype=np.float64))
-    if a.ndim != 1 or np.isnan(a).any() or (a <= 0 if positive else a < 0).any():
-        raise ValueError(f"{name} must be a 1-D array of numbers {'>' if positive else '>='} 0")
+    if a.ndim != 1 or np.isnan(a).any() or (positive and (a <= 0).any()):
+        raise ValueError(f"{name} must be a 1-D array of numbers{' > 0' if positive else ''}")
     return a
+
+
+def knob_problem(knobs: np.ndarray, name: str) -> str | None:
+    """What is wrong with a router's knob values, in one line naming the knob; None if nothing.
+
+    Any number is a knob value (each router gives -inf, 0, inf a meaning); NaN is not.
+
+    >>> knob_problem([0.0, float("nan")], "lambda")
+    "knob 'lambda' must be a number, not NaN (got [0.0, nan])"
+    """
+    a = np.asarray(knobs, dtype=np.float64)
+    if a.ndim > 1:
+        return f"knob {name!r} must be a list of numbers (got shape {a.shape})"
+    if np.isnan(a).any():
+        return f"knob {name!r} must be a number, not NaN (got {np.atleast_1d(a).tolist()})"
+    return None
+
+
+def lambda_choices(P: np.ndarray, C: np.ndarray, lams: np.ndarray) -> np.ndarray:
+    """The chosen column of every prompt at each ``lams[k]``, by the module's rule: int ``[k, n]``.
+
+    ``lam <= 0``: ``argmax P`` (cost ignored); ``lam = inf``: max P, then min C; otherwise the float
+    argmax of ``lam * P - C``; ties to the lowest column.  Vectorised over ``lams`` in chunks that
+    bound the memory used.  NaN gives a ValueError.
+
+    >>> lambda_choices(np.array([[0.25, 0.75]]), np.array([[1.0, 2.0]]), [-1.0, 0.0, 1.0, 2.0, 3.0])
+    array([[1],
+           [1],
+           [0],
+           [0],
+           [1]])
+    """
+    lams = _check_knobs(lams, "lams", positive=False)
+    n, m = P.shape
+    out = np.empty((lams.size, n), dtype=np.int64)
+    out[:] = P.argmax(1)
+    out[np.isposinf(lams)] = _limit_choice(P, C)
+    pos = np.flatnonzero((lams > 0) & np.isfinite(lams))
+    step = max(1, _CHOICE_BUDGET // max(1, n * m))
+    for s in range(0, pos.size, step):
+        rows = pos[s : s + step]
+        out[rows] = (lams[rows, None, None] * P[None] - C[None]).argmax(2)
+    return out
 
 
 def _limit_choice(P: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -208,7 +270,8 @@ def _envelopes(P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:
 
     Returns ``c0`` (choice at 0+), ``nev`` (events per prompt) and, prompt-major, the events
     (``lam``, old, new) and the danger intervals ``(lo, hi, prompt)``: the closed complement of
-    the open intervals where the segment's line provably wins the float argmax.
+    the open intervals where the segment's line provably wins the float argmax, within
+    ``[ZERO_PLUS, inf)`` (at ``lam <= 0`` cost is ignored, no float argmax to follow).
     """
     n, m = P.shape
     # Models x prompts layout: reductions over models become fast elementwise passes.  A mask is
@@ -237,10 +300,12 @@ def _envelopes(P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:
         has = np.isfinite(nl)
         eq = cross == raw
         nb = (eq * w).sum(0)
+        tie = np.minimum(a, nb)  # the choice exactly at nl: the lowest column of those tied
         slow = np.flatnonzero(has & ((eq.sum(0) != 1) | (raw < lam[idx])))
         if slow.size:  # several lines cross at nl: max P, then min C, then lowest index
             ps, cs = p[:, slow], c[:, slow]
             best = np.maximum(cross[:, slow], lam[idx[slow]]) == nl[slow]
+            tie[slow] = np.minimum(a[slow], best.argmax(0))
             best &= ps == np.where(best, ps, -np.inf).max(0)
             best &= cs == np.where(best, cs, np.inf).min(0)
             nb[slow] = best.argmax(0)
@@ -259,25 +324,37 @@ def _envelopes(P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:
         s_hi *= np.where(s_hi > 0, 1 - _WIDEN, 1 + _WIDEN)
         s_lo = np.clip(s_lo, lower[idx], nl)
         segs.append((idx, np.full(idx.size, j), s_lo, np.clip(s_hi, s_lo, nl)))
-        idx, nl = idx[has], nl[has]
-        evs.append((idx, np.full(idx.size, j), nl, a[has], nb[has]))
-        cur[idx], lam[idx], lower[idx] = nb[has], nl, nl
+        idx, nl, a, nb, tie = idx[has], nl[has], a[has], nb[has], tie[has]
+        # Exactly at nl the lowest tied column wins: nb from nl on if it is that column, else
+        # nb from the next float on, after the tie winner at nl itself (an event if not a).
+        mid = (tie != a) & (tie != nb)
+        evs.append((idx[mid], np.full(mid.sum(), j), nl[mid], a[mid], tie[mid], ~mid[mid]))
+        key = np.where(tie == nb, nl, np.nextafter(nl, np.inf))
+        old = np.where(tie == nb, a, tie)
+        evs.append((idx, np.full(idx.size, j), key, old, nb, np.ones(idx.size, dtype=bool)))
+        cur[idx], lam[idx], lower[idx] = nb, nl, nl
         j += 1
+    return (c0, *_collect(n, segs, evs))
+
+
+def _collect(n: int, segs: list, evs: list) -> tuple[np.ndarray, ...]:
+    """Per prompt, prompt-major: event counts and events (``lam``, old, new) from the tracing
+    records, and the danger intervals ``(lo, hi, prompt)`` within ``[ZERO_PLUS, inf)``."""
     sp, sj, slo, shi = (np.concatenate(z) for z in zip(*segs, strict=True))
-    ep, ej, elam, eold, enew = (np.concatenate(z) for z in zip(*evs, strict=True))
+    ep, ej, elam, eold, enew, emain = (np.concatenate(z) for z in zip(*evs, strict=True))
+    order = np.lexsort((emain, ej, ep))  # prompt-major, in tracing order, a tie winner first
+    ev_lam, ev_old, ev_new = elam[order], eold[order], enew[order]
     nev = np.bincount(ep, minlength=n)
-    eoff = np.cumsum(nev) - nev
-    pos = eoff[ep] + ej
-    ev_lam, ev_old, ev_new = np.empty_like(elam), np.empty_like(eold), np.empty_like(enew)
-    ev_lam[pos], ev_old[pos], ev_new[pos] = elam, eold, enew
     # Danger intervals of prompt p: [-inf, lo_0], [hi_0, lo_1], ..., [hi_last, inf].
-    zoff = eoff + 2 * np.arange(n)
-    dz_lo, dz_hi = np.empty(ev_lam.size + 2 * n), np.empty(ev_lam.size + 2 * n)
+    nseg = np.bincount(ep[emain], minlength=n) + 1
+    zoff = np.cumsum(nseg + 1) - nseg - 1
+    dz_lo, dz_hi = np.empty(zoff[-1] + nseg[-1] + 1), np.empty(zoff[-1] + nseg[-1] + 1)
     dz_hi[zoff[sp] + sj], dz_lo[zoff[sp] + sj + 1] = slo, shi
-    dz_lo[zoff], dz_hi[zoff + nev + 1] = -np.inf, np.inf
-    dz_p = np.repeat(np.arange(n), nev + 2)
-    keep = (dz_hi >= 0) & (dz_lo < np.inf)
-    return c0, nev, ev_lam, ev_old, ev_new, dz_lo[keep], dz_hi[keep], dz_p[keep]
+    dz_lo[zoff], dz_hi[zoff + nseg] = -np.inf, np.inf
+    dz_p = np.repeat(np.arange(n), nseg + 1)
+    keep = (dz_hi >= ZERO_PLUS) & (dz_lo < np.inf)
+    dz_lo = np.maximum(dz_lo, ZERO_PLUS)
+    return nev, ev_lam, ev_old, ev_new, dz_lo[keep], dz_hi[keep], dz_p[keep]
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,9 +363,11 @@ class LambdaPath:
 
     Holds the inputs (``P``, ``C``, ``quality``, ``cost``, ``group``), ``count`` (prompts per
     group), ``steps`` (exact per-group totals of realised cost and quality at each breakpoint),
-    and per prompt, prompt-major: ``seq`` (the choice at 0+ then after each breakpoint),
-    ``ev_lam`` (its breakpoints, ``ev_start[i]:ev_start[i + 1]``) and the danger intervals
-    ``[dz_lo, dz_hi]`` of prompt ``dz_prompt`` where :meth:`at` recomputes the float argmax.
+    and per prompt, prompt-major: ``seq`` (the choice at ``lam <= 0``, argmax P, then after each
+    breakpoint), ``ev_lam`` (its breakpoints, ``ev_start[i]:ev_start[i + 1]``, all >= ZERO_PLUS;
+    the first is ZERO_PLUS where the cheapest choice at 0+ differs from argmax P) and the danger
+    intervals ``[dz_lo, dz_hi]`` of prompt ``dz_prompt`` where :meth:`at` recomputes the float
+    argmax.
     """
 
     P: np.ndarray
@@ -340,7 +419,7 @@ class LambdaPath:
         return tuple(np.concatenate(z) for z in zip(*out, strict=True))
 
     def at(self, lams: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Totals at each ``lams[k]`` (>= 0, inf allowed): ``cost_sum[g, k]``,
+        """Totals at each ``lams[k]`` (any number but NaN, ±inf allowed): ``cost_sum[g, k]``,
         ``quality_sum[g, k]``, ``count[g]``; equal to :func:`lambda_grid_bruteforce`."""
         lams = _check_knobs(lams, "lams", positive=False)
         parts = self.steps.parts(lams)
@@ -364,9 +443,15 @@ class LambdaPath:
         return out
 
     def breakpoints(self, group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Group ``group``'s curve, one point per step: ``lams[j]`` (``lams[0] = 0``) and the
-        cost and quality sums on ``(lams[j], lams[j + 1])``.  At a breakpoint itself ties go to
-        the lowest index, which :meth:`at` resolves."""
+        """Group ``group``'s curve, one point per step: ``lams[j]`` and the cost and quality sums
+        of the rule in exact arithmetic on ``[lams[j], lams[j + 1])``.
+
+        ``lams[0] = 0`` holds for every ``lam <= 0`` (cost ignored); ``lams[1] = ZERO_PLUS`` when
+        some prompt's cheapest choice differs from its argmax P (the jump at 0).  An exact tie at
+        a breakpoint goes to the lowest column, so a step starts at the crossing or one float
+        after it (exact where crossings are floats).  The float argmax, which the grid and
+        :meth:`at` follow, can differ within rounding of a crossing or where float scores tie
+        (e.g. at ``lam = 1e9`` with upstream prices)."""
         lams, sums = self.steps.points(group)
         return lams, sums[0], sums[1]
 
@@ -383,6 +468,35 @@ def _check_inputs(
     )
 
 
+def _jump_at_zero(
+    a0: np.ndarray,
+    c0: np.ndarray,
+    ev_lam: np.ndarray,
+    ev_old: np.ndarray,
+    ev_new: np.ndarray,
+    nev: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Prepend to each prompt whose argmax P ``a0`` differs from its choice at 0+ ``c0`` the event
+    (ZERO_PLUS, a0 -> c0).  Events stay prompt-major with nondecreasing keys >= ZERO_PLUS per
+    prompt (a crossing that underflowed to 0 is still > 0; a tie moved past a crossing stays
+    before the next one)."""
+    jump = a0 != c0
+    nev = nev + jump
+    start = np.cumsum(nev) - nev
+    at = np.zeros(int(nev.sum()), dtype=bool)
+    at[start[jump]] = True
+    out = []
+    for ev, first in ((ev_lam, ZERO_PLUS), (ev_old, a0[jump]), (ev_new, c0[jump])):
+        x = np.empty(at.size, dtype=ev.dtype)
+        x[at], x[~at] = first, ev
+        out.append(x)
+    key = np.maximum(out[0], ZERO_PLUS)
+    for t in range(1, int(nev.max(initial=0))):
+        i = start[nev > t] + t
+        key[i] = np.maximum(key[i], key[i - 1])
+    return key, out[1], out[2], nev
+
+
 def lambda_path(
     P: np.ndarray,
     C: np.ndarray,
@@ -391,25 +505,27 @@ def lambda_path(
     group: np.ndarray,
     n_groups: int,
 ) -> LambdaPath:
-    """The exact λ path of ``argmax_m lam * P[i, m] - C[i, m]`` over ``lam >= 0``, per group.
+    """The exact λ path of the module's rule (``argmax_m lam * P[i, m] - C[i, m]`` for
+    ``lam > 0``, ``argmax_m P[i, m]`` for ``lam <= 0``) over every ``lam``, per group.
 
     ``P``: predicted quality ``[n, m]``; ``C``: the cost term (expected cost per prompt, or a
     per-model price broadcast to ``[n, m]``); ``quality`` and ``cost``: realised outcomes;
     ``group``: family code per prompt in ``[0, n_groups)``.
 
-    Prompt 0 switches from model 0 to model 1 at lam = 2, prompt 1 at lam = 4; exactly at a
-    breakpoint the two lines tie and the lower index wins:
+    At ``lam <= 0`` both prompts take model 1 (cost ignored); just above 0 both take the cheaper
+    model 0; prompt 0 switches back to model 1 after lam = 2, prompt 1 after lam = 4: exactly at
+    a breakpoint the two lines tie and the lower index wins, so the steps start one float later:
 
     >>> P = np.array([[0.25, 0.75], [0.5, 0.625]])
     >>> C = np.array([[1.0, 2.0], [1.0, 1.5]])
     >>> path = lambda_path(P, C, P, C, np.array([0, 0]), 1)
     >>> lams, cost_sum, _ = path.breakpoints(0)
     >>> lams.tolist(), cost_sum.tolist()
-    ([0.0, 2.0, 4.0], [2.0, 3.0, 3.5])
-    >>> path.at(np.array([1.0, 2.0, 3.0, np.inf]))[0].tolist()
-    [[2.0, 2.0, 3.0, 3.5]]
-    >>> path.choices(np.array([2.0, 3.0])).tolist()
-    [[0, 0], [1, 0]]
+    ([0.0, 5e-324, 2.0000000000000004, 4.000000000000001], [3.5, 2.0, 3.0, 3.5])
+    >>> path.at(np.array([-1.0, 0.0, 1.0, 2.0, 3.0, np.inf]))[0].tolist()
+    [[3.5, 3.5, 2.0, 2.0, 3.0, 3.5]]
+    >>> path.choices(np.array([0.0, 2.0, 3.0])).tolist()
+    [[1, 1], [0, 0], [1, 0]]
     """
     P, C, quality, cost = _check_inputs(P, C, quality, cost)
     n = P.shape[0]
@@ -423,11 +539,13 @@ def lambda_path(
     c0, nev, ev_lam, ev_old, ev_new, dz_lo, dz_hi, dz_p = (
         np.concatenate(z) for z in zip(*chunks, strict=True)
     )
+    a0 = P.argmax(1)  # lam <= 0: cost ignored
+    ev_lam, ev_old, ev_new, nev = _jump_at_zero(a0, c0, ev_lam, ev_old, ev_new, nev)
     ev_p = np.repeat(np.arange(n), nev)
     ev_start = np.concatenate([[0], np.cumsum(nev)])
     tables = (cost, quality)
     steps = StepSums.build(
-        np.stack([t[np.arange(n), c0] for t in tables]),
+        np.stack([t[np.arange(n), a0] for t in tables]),
         np.stack([t[ev_p, ev_new] for t in tables]),
         np.stack([t[ev_p, ev_old] for t in tables]),
         ev_p,
@@ -438,7 +556,7 @@ def lambda_path(
     seq = np.empty(n + ev_lam.size, dtype=np.intp)
     first = np.zeros(seq.size, dtype=bool)
     first[ev_start[:-1] + np.arange(n)] = True
-    seq[first], seq[~first] = c0, ev_new
+    seq[first], seq[~first] = a0, ev_new
     return LambdaPath(
         P=P,
         C=C,
@@ -465,8 +583,9 @@ def lambda_grid_bruteforce(
     n_groups: int,
     lams: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The oracle: for each ``lams[k]``, the literal float argmax of ``lam * P - C`` (first max;
-    at ``inf``: max P, then min C, then lowest index), then exact per-group sums.
+    """The oracle: for each ``lams[k]``, the rule applied literally (:func:`lambda_choices`: the
+    float argmax of ``lam * P - C``, first max; ``lam <= 0``: argmax P; ``inf``: max P, then min C,
+    then lowest index), then exact per-group sums.
 
     Returns ``cost_sum[g, k]``, ``quality_sum[g, k]``, ``count[g]``.
 
@@ -482,8 +601,7 @@ def lambda_grid_bruteforce(
     lams = _check_knobs(lams, "lams", positive=False)
     rows = np.arange(n)
     out = np.empty((2, n_groups, lams.size))
-    for k, lam in enumerate(lams):
-        pick = _limit_choice(P, C) if np.isinf(lam) else (lam * P - C).argmax(1)
+    for k, pick in enumerate(lambda_choices(P, C, lams)):
         out[:, :, k] = exact_group_sums(
             np.stack([cost[rows, pick], quality[rows, pick]]), group, n_groups
         )

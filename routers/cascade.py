@@ -27,7 +27,7 @@ from routerbench.engine.cascade import (
     model_key,
 )
 from routerbench.engine.data import RoutingData
-from routerbench.routers.base import check, register
+from routerbench.routers.base import RouterError, check, register
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,9 @@ class FittedCascade:
     def outcomes(
         self, scores: CascadeScores, data: RoutingData, knobs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-prompt cost and quality ``[k, n]`` at each budget (> 0; +inf: no limit)."""
+        if problem := CascadeRouter.check_knobs(knobs):
+            raise RouterError(f"knob 'budget': {problem}")
         return cascade_outcomes(data.quality, data.cost, self.order, scores.accept, knobs)
 
     def exact_path(
@@ -122,8 +125,10 @@ class CascadeRouter:
 
     @staticmethod
     def check_knobs(knobs: np.ndarray) -> str | None:
-        """Budgets must be positive; the message says what is wrong, None when all is well."""
-        bad = [float(b) for b in knobs if not b > 0]
+        """Budgets must be > 0 (+inf: no limit; 0, negatives, -inf and NaN are refused, here and
+        by the exact path, whose knot 0 stands for B -> 0+); the message says what is wrong, None
+        when all is well."""
+        bad = [float(b) for b in np.atleast_1d(knobs) if not b > 0]
         return f"budgets must be > 0 (got {bad[0]})" if bad else None
 
     def fit(self, train: RoutingData) -> FittedCascade:

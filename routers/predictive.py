@@ -30,7 +30,7 @@ import numpy as np
 from routerbench.engine.data import DataError, RoutingData
 from routerbench.engine.evaluate import one_blas_thread
 from routerbench.engine.features import TextFeaturizer, fitted_featurizer
-from routerbench.engine.paths import UPSTREAM_LAMBDAS, lambda_path
+from routerbench.engine.paths import UPSTREAM_LAMBDAS, knob_problem, lambda_choices, lambda_path
 from routerbench.routers.base import RouterError, check, register
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
 
 UPSTREAM_PRICE_SCALE = 1e-7  # upstream price term = (in + out) USD per 1M tokens x this
 COST_MODELS = ("expected", "upstream")
-_DECIDE_BUDGET = 1 << 22  # elements of the [knobs, n, m] utility array computed at once
 
 
 def upstream_price(models: tuple[str, ...] | list[str]) -> np.ndarray:
@@ -67,10 +66,10 @@ def upstream_price(models: tuple[str, ...] | list[str]) -> np.ndarray:
 
 
 def decide_lambda(P: np.ndarray, C: np.ndarray, lams: np.ndarray) -> np.ndarray:
-    """Decisions ``[k, n]``: ``argmax_m lams[k]·P[i, m] − C[i, m]``; ``argmax_m P`` where λ <= 0.
-
-    Ties go to the lowest column; at λ = +inf: the highest P, then the lowest C.  Vectorised over
-    λ in chunks that bound the memory used.
+    """Decisions ``[k, n]`` by the one λ rule that the exact path follows too
+    (:func:`~routerbench.engine.paths.lambda_choices`): ``argmax_m lams[k]·P[i, m] − C[i, m]``
+    for λ > 0; ``argmax_m P`` where λ <= 0 (-inf too); at λ = +inf the highest P, then the lowest
+    C.  Ties go to the lowest column.  NaN: a RouterError naming the knob.
 
     >>> P = np.array([[0.9, 0.5], [0.2, 0.3]]); C = np.array([[1.0, 0.1], [1.0, 0.1]])
     >>> decide_lambda(P, C, np.array([0.0, 1.0, 100.0]))
@@ -78,20 +77,9 @@ def decide_lambda(P: np.ndarray, C: np.ndarray, lams: np.ndarray) -> np.ndarray:
            [1, 1],
            [0, 1]])
     """
-    lams = np.asarray(lams, dtype=np.float64).reshape(-1)
-    if np.isnan(lams).any():
-        raise RouterError("knob 'lambda' must not be NaN")
-    n, m = P.shape
-    out = np.empty((len(lams), n), dtype=np.int64)
-    out[:] = P.argmax(axis=1)
-    top = P == P.max(axis=1, keepdims=True)
-    out[np.isposinf(lams)] = np.where(top, C, np.inf).argmin(axis=1)
-    pos = np.flatnonzero((lams > 0) & np.isfinite(lams))
-    step = max(1, _DECIDE_BUDGET // max(1, n * m))
-    for s in range(0, len(pos), step):
-        rows = pos[s : s + step]
-        out[rows] = (lams[rows, None, None] * P[None] - C[None]).argmax(axis=2)
-    return out
+    if problem := knob_problem(lams, "lambda"):
+        raise RouterError(problem)
+    return lambda_choices(P, C, lams)
 
 
 @dataclass(frozen=True)
@@ -149,7 +137,9 @@ class FittedPredictive:
     def exact_path(
         self, scores: PredictiveScores, data: RoutingData
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Every operating point over λ > 0: breakpoints, cost and quality sums, prompt count."""
+        """Every operating point, as a step function of λ: breakpoints (knot 0: every λ <= 0, cost
+        ignored; knot ZERO_PLUS: the cheapest choices just above 0, where they differ), the exact
+        cost and quality sums from each breakpoint on, and the prompt count."""
         path = lambda_path(
             scores.P, scores.C, data.quality, data.cost, np.zeros(data.n_prompts, np.intp), 1
         )

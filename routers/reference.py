@@ -9,8 +9,9 @@ import numpy as np
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import NO_CALL
+from routerbench.engine.paths import knob_problem
 from routerbench.engine.rng import keyed_uniforms
-from routerbench.routers.base import check, register
+from routerbench.routers.base import RouterError, check, register
 
 _NO_KNOB = np.array([np.nan])
 
@@ -142,8 +143,12 @@ class _FittedZero:
         return _prompt_uniforms(self.seed, data)
 
     def decide(self, scores: np.ndarray, knobs: np.ndarray) -> np.ndarray:
+        """Target mean costs outside the hull's range (±inf too) get its end models; a target at a
+        vertex's cost gets that vertex's model for every prompt; NaN is refused."""
+        if problem := knob_problem(knobs, self.knob_name):
+            raise RouterError(problem)
         vc = self.vertex_costs
-        t = np.clip(np.asarray(knobs, dtype=np.float64), vc[0], vc[-1])
+        t = np.clip(np.asarray(knobs, dtype=np.float64).reshape(-1), vc[0], vc[-1])
         seg = np.clip(np.searchsorted(vc, t, side="right") - 1, 0, max(len(vc) - 2, 0))
         if len(vc) == 1:
             return np.full((len(t), len(scores)), self.vertex_models[0], dtype=np.int64)

@@ -2,7 +2,10 @@
 for it reaches a threshold.
 
 The score is the predicted quality gain of the strong model over the weak one (from any predictive
-router: KNN, MLP or linear). The knob is the threshold; its exact path is every distinct score.
+router: KNN, MLP or linear). The knob is the threshold: a prompt goes strong iff its score is >=
+the threshold, for every threshold (-inf: all strong; +inf: all weak, as scores are finite; a
+threshold equal to a score sends that prompt strong); NaN is refused.  Its exact path steps just
+above every distinct score.
 ``calibrate`` turns a target share of strong-model calls into the threshold that gives it on the
 training prompts, as RouteLLM calibrates on a reference set.
 """
@@ -15,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from routerbench.engine.data import RoutingData
-from routerbench.routers.base import check, create, register
+from routerbench.engine.paths import StepSums, knob_problem
+from routerbench.routers.base import RouterError, check, create, register
 
 SHARES = np.linspace(0.0, 1.0, 21)  # default operating points: strong-call shares 0%, 5%, ...
 
@@ -52,7 +56,9 @@ class FittedThreshold:
         return threshold_for_share(self.train_scores, share)
 
     def decide(self, scores: np.ndarray, knobs: np.ndarray) -> np.ndarray:
-        strong = scores[None, :] >= np.asarray(knobs, dtype=np.float64)[:, None]
+        if problem := knob_problem(knobs, self.knob_name):
+            raise RouterError(problem)
+        strong = scores[None, :] >= np.asarray(knobs, dtype=np.float64).reshape(-1)[:, None]
         return np.where(strong, self.strong, self.weak).astype(np.int64)
 
     def default_knobs(self) -> np.ndarray:
@@ -61,20 +67,20 @@ class FittedThreshold:
     def exact_path(
         self, scores: np.ndarray, data: RoutingData
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Cost and quality sums for every threshold, as a step function of the threshold.
+        """Exact cost and quality sums for every threshold, as a step function of the threshold.
 
-        A prompt goes strong while the threshold is <= its score, so its step is just above the
-        score (``nextafter``); the first knot (-inf) has every prompt strong.
+        A prompt goes weak once the threshold exceeds its score, so its step is at the next float
+        above the score; the first knot (-inf) has every prompt strong.  Sums are correctly
+        rounded (as ``math.fsum`` of the decisions' outcomes at any threshold from the knot on).
         """
-        rows = np.arange(data.n_prompts)
-        cs, cw = data.cost[rows, self.strong], data.cost[rows, self.weak]
-        qs, qw = data.quality[rows, self.strong], data.quality[rows, self.weak]
-        order = np.argsort(scores, kind="stable")
-        knots = np.concatenate([[-np.inf], np.nextafter(scores[order], np.inf)])
-        cost = np.concatenate([[cs.sum()], cs.sum() + np.cumsum((cw - cs)[order])])
-        quality = np.concatenate([[qs.sum()], qs.sum() + np.cumsum((qw - qs)[order])])
-        last = np.append(knots[1:] != knots[:-1], True)  # one value per distinct knot
-        return knots[last], cost[last], quality[last], data.n_prompts
+        n, rows = data.n_prompts, np.arange(data.n_prompts)
+        cols = (self.strong, self.weak)
+        strong, weak = (np.stack([data.cost[rows, j], data.quality[rows, j]]) for j in cols)
+        keys = np.nextafter(scores, np.inf)
+        steps = StepSums.build(strong, weak, strong, rows, keys, np.zeros(n, np.intp), 1)
+        knots = np.concatenate([[-np.inf], np.unique(keys)])
+        cost, quality = steps.totals(knots)[:, 0]
+        return knots, cost, quality, n
 
 
 @register("threshold")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -23,12 +24,14 @@ PRICES = np.array([3, 3.2, 32, 32, 40, 1.8, 1.2, 1.6, 0.6, 1.552, 0.4]) * 1e-7
 
 
 def py_choices(P: np.ndarray, C: np.ndarray, lams: np.ndarray) -> np.ndarray:
-    """Pure-Python argmax per prompt and lam (first max; inf: max P, min C, lowest index)."""
+    """Pure-Python argmax per prompt and lam (first max; lam <= 0: max P; inf: max P, min C)."""
     out = []
     for lam in lams.tolist():
         row = []
         for p, c in zip(P.tolist(), C.tolist(), strict=True):
-            if math.isinf(lam):
+            if lam <= 0:
+                key = list(p)
+            elif math.isinf(lam):
                 key = [(pm, -cm) for pm, cm in zip(p, c, strict=True)]
             else:
                 key = [lam * pm - cm for pm, cm in zip(p, c, strict=True)]
@@ -37,11 +40,23 @@ def py_choices(P: np.ndarray, C: np.ndarray, lams: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+def exact_choices(P: np.ndarray, C: np.ndarray, lams: np.ndarray) -> np.ndarray:
+    """The rule in exact rational arithmetic (first max; lam <= 0: max P; inf: max P, min C)."""
+    out = py_choices(P, C, lams)
+    for k, lam in enumerate(lams.tolist()):
+        if 0 < lam < math.inf:
+            for i, (p, c) in enumerate(zip(P.tolist(), C.tolist(), strict=True)):
+                pc = zip(p, c, strict=True)
+                key = [Fraction(lam) * Fraction(pm) - Fraction(cm) for pm, cm in pc]
+                out[k, i] = key.index(max(key))
+    return out
+
+
 def np_choices(P: np.ndarray, C: np.ndarray, lams: np.ndarray) -> np.ndarray:
-    """NumPy argmax per lam (inf: the limit rule, via py_choices)."""
+    """NumPy argmax per lam (lam <= 0 and inf: the rules, via py_choices)."""
     return np.array(
         [
-            (x * P - C).argmax(1) if np.isfinite(x) else py_choices(P, C, np.array([x]))[0]
+            (x * P - C).argmax(1) if 0 < x < np.inf else py_choices(P, C, np.array([x]))[0]
             for x in lams
         ]
     )
@@ -59,10 +74,12 @@ def py_sums(
 
 
 def probe_lams(path: paths.LambdaPath, rng: np.random.Generator) -> np.ndarray:
-    """Upstream grid, 0, inf, every breakpoint and its float neighbours, doubles and halves."""
+    """Upstream grid, 0, negatives, the least float > 0, ±inf, every breakpoint and its float
+    neighbours, doubles and halves."""
     ev = path.ev_lam
     extra = [ev, np.nextafter(ev, 0), np.nextafter(ev, np.inf), 2 * ev, ev / 2]
-    lams = np.concatenate([UPSTREAM_LAMBDAS, [0.0, np.inf], rng.random(5) * 10, *extra])
+    edges = [0.0, -0.0, -1.0, -1e300, -np.inf, np.inf, paths.ZERO_PLUS, 1e-300]
+    lams = np.concatenate([UPSTREAM_LAMBDAS, edges, rng.random(5) * 10, *extra])
     return rng.permutation(np.unique(lams))
 
 
@@ -143,16 +160,16 @@ class TestLambdaGridBruteforce:
         rng = np.random.default_rng(2)
         P, C, q, c = scenario(kind, rng, 7, 4)
         g = rng.integers(0, 2, 7)
-        lams = np.concatenate([UPSTREAM_LAMBDAS, [0.0, np.inf, 3.0]])
+        lams = np.concatenate([UPSTREAM_LAMBDAS, [0.0, -2.0, -np.inf, np.inf, 3.0]])
         ch = py_choices(P, C, lams)
         cost_sum, quality_sum, count = lambda_grid_bruteforce(P, C, q, c, g, 2, lams)
         assert np.array_equal(cost_sum, py_sums(c, ch, g, 2))
         assert np.array_equal(quality_sum, py_sums(q, ch, g, 2))
         assert count.tolist() == [int((g == 0).sum()), int((g == 1).sum())]
 
-    @pytest.mark.parametrize("bad", [[-1.0], [np.nan], [[1.0]]])
+    @pytest.mark.parametrize("bad", [[np.nan], [1.0, np.nan], [[1.0]]])
     def test_rejects_bad_lambdas(self, bad: list) -> None:
-        """Negative, NaN or 2-D lambdas are rejected."""
+        """NaN or 2-D lambdas are rejected (negatives are valid: cost ignored)."""
         P = np.ones((2, 2))
         with pytest.raises(ValueError, match="lams"):
             lambda_grid_bruteforce(P, P, P, P, np.zeros(2, int), 1, np.array(bad))
@@ -274,13 +291,13 @@ class TestLambdaPathAt:
         path = lambda_path(P, C, P, cost, np.arange(3), 3)
         assert path.at(np.array([np.inf]))[0][:, 0].tolist() == [2.0, 4.0, 10.0]
 
-    def test_rejects_bad_lambdas(self) -> None:
-        """Negative or NaN lambdas are rejected."""
+    def test_rejects_nan(self) -> None:
+        """A NaN lambda is rejected by at() and choices()."""
         P = np.ones((3, 2))
         path = lambda_path(P, P, P, P, np.zeros(3, int), 1)
-        for bad in (-0.5, np.nan):
+        for lookup in (path.at, path.choices):
             with pytest.raises(ValueError, match="lams"):
-                path.at(np.array([bad]))
+                lookup(np.array([1.0, np.nan]))
 
 
 class TestLambdaPathChoices:
@@ -320,10 +337,11 @@ class TestLambdaPathChoices:
     @settings(max_examples=40, deadline=None)
     @given(small_inputs())
     def test_climb_the_envelope(self, inp: tuple) -> None:
-        """With exact arithmetic, the chosen P and C never decrease as lam grows."""
+        """With exact arithmetic, the chosen P and C never decrease as lam > 0 grows."""
         P, C, n_groups, group = inp
         path = lambda_path(P, C, P, C, group, n_groups)
-        lams = np.unique(np.concatenate([[0.0, np.inf], path.ev_lam, path.ev_lam + 0.5]))
+        ev = path.ev_lam
+        lams = np.unique(np.concatenate([[paths.ZERO_PLUS, np.inf], ev, ev + 0.5]))
         ch = path.choices(lams)
         rows = np.arange(len(P))
         assert (np.diff(P[rows, ch], axis=0) >= 0).all()
@@ -347,6 +365,36 @@ class TestLambdaPathBreakpoints:
             want = lambda_grid_bruteforce(P, C, q, c, g, 2, inside)
             assert np.array_equal(cost_sum, want[0][grp])
             assert np.array_equal(quality_sum, want[1][grp])
+
+    @settings(max_examples=80, deadline=None)
+    @given(small_inputs(), st.integers(0, 2**32 - 1))
+    def test_lookup_at_every_knot(self, inp: tuple, seed: int) -> None:
+        """Crossings exact in floats (P in {0, 1, 2}, integer C): the steps looked up (knot 0 for
+        every lam <= 0) at each knot, one float either side, 0, negatives and ±inf give the totals
+        of the rule in exact rational arithmetic, ties at a breakpoint to the lowest column."""
+        P, C, _, _ = inp
+        P = np.minimum(P, 2.0)
+        rng = np.random.default_rng(seed)
+        q, c = rng.integers(0, 5, P.shape) / 4, rng.random(P.shape)
+        g = np.zeros(len(P), int)
+        knots, cost_sum, quality_sum = lambda_path(P, C, q, c, g, 1).breakpoints(0)
+        around = [knots, np.nextafter(knots, -np.inf), np.nextafter(knots, np.inf)]
+        probe = np.concatenate([*around, [0.0, -1.0, -np.inf, np.inf, 1e-300]])
+        idx = np.maximum(np.searchsorted(knots, probe, side="right") - 1, 0)
+        ch = exact_choices(P, C, probe)
+        assert cost_sum[idx].tolist() == py_sums(c, ch, g, 1)[0].tolist()
+        assert quality_sum[idx].tolist() == py_sums(q, ch, g, 1)[0].tolist()
+
+    def test_knot_zero_is_cost_ignored(self) -> None:
+        """P = [[.2, .9]], C = [[1, 2]]: knot 0 (every lam <= 0) holds argmax P (model 1), the
+        least float > 0 the cheaper model 0, and model 1 again after the crossing at 1/0.7."""
+        q, c = np.array([[0.25, 0.75]]), np.array([[1.0, 3.0]])
+        path = lambda_path(
+            np.array([[0.2, 0.9]]), np.array([[1.0, 2.0]]), q, c, np.zeros(1, int), 1
+        )
+        knots, cost_sum, quality_sum = path.breakpoints(0)
+        assert knots[:2].tolist() == [0.0, paths.ZERO_PLUS] and knots[2] == pytest.approx(1 / 0.7)
+        assert cost_sum.tolist() == [3.0, 1.0, 3.0] and quality_sum.tolist() == [0.75, 0.25, 0.75]
 
     def test_single_model_is_one_point(self) -> None:
         """With one model there is one step: its total cost and quality."""

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from routerbench.engine import paths
 from routerbench.engine.data import DataError, RoutingData
 from routerbench.engine.evaluate import realised
 from routerbench.engine.paths import lambda_grid_bruteforce
 from routerbench.engine.synth import PRICES
-from routerbench.routers import predictive
 from routerbench.routers.base import Fitted, RouterError, create, params_json
 from routerbench.routers.predictive import (
     UPSTREAM_LAMBDAS,
@@ -162,12 +162,13 @@ class TestDecideLambda:
     @settings(max_examples=30, deadline=None)
     @given(st.integers(1, 30), st.integers(1, 6), st.integers(0, 2**31))
     def test_agrees_with_the_engine_path_oracle(self, n: int, m: int, seed: int) -> None:
-        """For λ > 0 the outcome sums equal engine.paths' brute-force grid oracle."""
+        """At every λ (0, negatives and ±inf too) the outcome sums equal engine.paths'
+        brute-force grid oracle."""
         rng = np.random.default_rng(seed)
         P, C = rng.integers(0, 5, (n, m)) / 4, rng.uniform(1e-6, 1e-3, (n, m))
         q, c = rng.random((n, m)), rng.random((n, m))
         group = rng.integers(0, 2, n)
-        lams = np.append(UPSTREAM_LAMBDAS, np.inf)
+        lams = np.append(UPSTREAM_LAMBDAS, [np.inf, 0.0, -1.0, -np.inf])
         ch = decide_lambda(P, C, lams)
         cs, qs, _ = lambda_grid_bruteforce(P, C, q, c, group, 2, lams)
         for g in range(2):
@@ -180,7 +181,7 @@ class TestDecideLambda:
         rng = np.random.default_rng(1)
         P, C = rng.random((30, 4)), rng.random((30, 4)) * 1e-3
         whole = decide_lambda(P, C, UPSTREAM_LAMBDAS)
-        monkeypatch.setattr(predictive, "_DECIDE_BUDGET", 1)
+        monkeypatch.setattr(paths, "_CHOICE_BUDGET", 1)
         np.testing.assert_array_equal(decide_lambda(P, C, UPSTREAM_LAMBDAS), whole)
 
     def test_tiny_lambda_picks_cheapest(self) -> None:
@@ -204,7 +205,7 @@ class TestDecideLambda:
 
     def test_nan_lambda(self) -> None:
         """A NaN λ is refused."""
-        with pytest.raises(RouterError, match="must not be NaN"):
+        with pytest.raises(RouterError, match="knob 'lambda' must be a number, not NaN"):
             decide_lambda(np.ones((1, 2)), np.ones((1, 2)), np.array([np.nan]))
 
 

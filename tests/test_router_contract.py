@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 
 from routerbench.engine import synth
 from routerbench.engine.evaluate import NO_CALL
-from routerbench.routers.base import REGISTRY, create, load_all
+from routerbench.engine.paths import ZERO_PLUS, lambda_path
+from routerbench.routers.base import REGISTRY, RouterError, create, load_all
+from routerbench.routers.predictive import PredictiveScores
 from routerbench.sweeps.runner import merge_paths, outcomes
 
 load_all()
@@ -70,25 +73,88 @@ class TestRouterContract:
         sub = outcomes(f, f.score(part), part, knobs)
         assert (whole[0][:, idx] == sub[0]).all() and (whole[1][:, idx] == sub[1]).all()
 
-    def test_exact_path_matches_direct_evaluation(self, name, split) -> None:
-        """Where a router has an exact path, its value at each knob equals direct evaluation,
-        and merging the paths of two halves gives the same values."""
+    def test_exact_path_at_edge_knobs(self, name, split) -> None:
+        """At 0, negatives, ±inf, between and past breakpoints: path (and two merged halves) ==
+        grid sums, bit for bit; a knob the router refuses, the grid refuses in one line."""
         f, test = fitted(name, split), split[1]
         if not hasattr(f, "exact_path"):
             pytest.skip(f"{name} has a finite knob set, no path")
         scores = f.score(test)
         knots, pc, pq, n = f.exact_path(scores, test)
-        assert n == test.n_prompts and np.all(np.diff(knots) > 0)
-        # Probe between breakpoints (at a breakpoint itself ties decide; the path's own tests
-        # cover that), and beyond the last one.
+        assert n == test.n_prompts and np.all(np.diff(knots) > 0) and knots[0] in (0, -np.inf)
         mids = (knots[1:-1] + knots[2:]) / 2
-        probe = np.append(mids[:: max(1, len(mids) // 40)], knots[-1] + 1 + abs(knots[-1]))
-        cost, quality = outcomes(f, scores, test, probe)
-        idx = np.searchsorted(knots, probe, side="right") - 1
-        np.testing.assert_allclose(pc[idx], cost.sum(axis=1), rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(pq[idx], quality.sum(axis=1), rtol=1e-12, atol=1e-12)
+        beyond = knots[-1] + 1 + abs(knots[-1])
+        probe = np.concatenate([EDGES, mids[:: max(1, len(mids) // 40)], [beyond]])
+        refused = [x for x in probe if knob_problem(name, [x])]
+        for x in refused:
+            with pytest.raises(RouterError, match=f.knob_name) as info:
+                outcomes(f, scores, test, np.array([x]))
+            assert "\n" not in str(info.value)
+        probe = np.array([x for x in probe if x not in refused])
+        if refused:  # refused from the first knot down: the first knot stands for its limit
+            assert max(refused) <= knots[0] and knob_problem(name, [ZERO_PLUS]) is None
+            probe = np.append(probe, ZERO_PLUS)
+        assert_path_equals_grid(knots, pc, pq, *grid_sums(f, scores, test, probe), probe)
         h = test.n_prompts // 2
         halves = [test.take(np.arange(h)), test.take(np.arange(h, test.n_prompts))]
-        mk, mc, _ = merge_paths([f.exact_path(f.score(t), t)[:3] for t in halves])
-        idx2 = np.searchsorted(mk, probe, side="right") - 1
-        np.testing.assert_allclose(mc[idx2], cost.sum(axis=1), rtol=1e-12, atol=1e-15)
+        blocks = [f.exact_path(f.score(t), t)[:3] for t in halves]
+        assert all(b[0][0] == knots[0] for b in blocks)  # merge_paths: one common first knot
+        mk, mc, mq = merge_paths(blocks)
+        sums = [grid_sums(f, f.score(t), t, probe) for t in halves]
+        want = [0.0 + sums[0][i] + sums[1][i] for i in range(2)]  # merge_paths adds in order
+        assert_path_equals_grid(mk, mc, mq, *want, probe)
+
+    def test_exact_path_at_every_breakpoint(self, name, split) -> None:
+        """At every breakpoint and one float either side: path lookup == grid, bit for bit
+        (predictive: the engine path's at() and choices(), which follow the float argmax)."""
+        f, test = fitted(name, split), split[1]
+        if not hasattr(f, "exact_path"):
+            pytest.skip(f"{name} has a finite knob set, no path")
+        scores = f.score(test)
+        knots, pc, pq, _ = f.exact_path(scores, test)
+        fin = knots[np.isfinite(knots)]
+        probe = np.concatenate([fin, np.nextafter(fin, -np.inf), np.nextafter(fin, np.inf)])
+        probe = np.array([x for x in np.unique(probe) if not knob_problem(name, [x])])
+        cost, quality = grid_sums(f, scores, test, probe)
+        if isinstance(scores, PredictiveScores):
+            g = np.zeros(test.n_prompts, np.intp)
+            path = lambda_path(scores.P, scores.C, test.quality, test.cost, g, 1)
+            got = path.at(probe)
+            assert got[0][0].tolist() == cost.tolist() and got[1][0].tolist() == quality.tolist()
+            assert np.array_equal(path.choices(probe), f.decide(scores, probe))
+        else:
+            assert_path_equals_grid(knots, pc, pq, cost, quality, probe)
+
+    def test_nan_knob_refused(self, name, split) -> None:
+        """A NaN knob is refused in one line naming the knob (knob-less routers ignore it)."""
+        f, test = fitted(name, split), split[1]
+        if not f.knob_name:
+            cost, _ = outcomes(f, f.score(test), test, np.array([np.nan]))
+            assert cost.shape == (1, test.n_prompts)
+            return
+        with pytest.raises(RouterError, match=f"^knob '{f.knob_name}'") as info:
+            outcomes(f, f.score(test), test, np.array([1.0, np.nan]))
+        assert "\n" not in str(info.value)
+
+
+EDGES = np.array([0.0, -0.0, -1e-300, -1.0, -1e300, -np.inf, np.inf])
+
+
+def knob_problem(name: str, knobs: list[float]) -> str | None:
+    """The router's spec-time check of knob values (None: every value accepted)."""
+    check = getattr(REGISTRY[name], "check_knobs", None)
+    return check(np.array(knobs)) if check else None
+
+
+def grid_sums(f, scores, data, knobs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Correctly rounded sums (math.fsum) of the grid's per-prompt cost and quality per knob."""
+    cost, quality = outcomes(f, scores, data, knobs)
+    return tuple(np.array([math.fsum(row) for row in v]) for v in (cost, quality))
+
+
+def assert_path_equals_grid(knots, pc, pq, cost, quality, probe) -> None:
+    """A path's steps (each knot's value holds up to the next knot, the first knot's below it
+    too) looked up at ``probe`` equal the grid's sums there, bit for bit."""
+    idx = np.maximum(np.searchsorted(knots, probe, side="right") - 1, 0)
+    bad = np.flatnonzero((pc[idx] != cost) | (pq[idx] != quality))
+    assert bad.size == 0, f"path != grid at knob values {probe[bad][:5].tolist()}"
