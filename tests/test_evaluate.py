@@ -1,4 +1,4 @@
-"""Outcome sums and splits."""
+"""Realised outcomes and splits (the block reduction: tests/test_reduction.py)."""
 
 from __future__ import annotations
 
@@ -6,56 +6,34 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routerbench.engine.evaluate import BLOCK, NO_CALL, block_sums, outcome_sums, reduce_blocks
+from routerbench.engine.evaluate import NO_CALL, realised
 from routerbench.engine.splits import seeded_split, upstream_split
 
 
-def brute_sums(q, c, choice, group, g):
-    cs = np.zeros((g, choice.shape[0]))
-    qs = np.zeros((g, choice.shape[0]))
-    for k in range(choice.shape[0]):
-        for i in range(q.shape[0]):
-            j = choice[k, i]
-            if j != NO_CALL:
-                cs[group[i], k] += c[i, j]
-                qs[group[i], k] += q[i, j]
-    return cs, qs
-
-
-class TestOutcomeSums:
+class TestRealised:
     @settings(max_examples=60, deadline=None)
     @given(
         st.integers(1, 40),
         st.integers(1, 5),
         st.integers(1, 4),
-        st.integers(1, 3),
         st.integers(0, 2**31),
     )
-    def test_matches_brute_force(self, n: int, m: int, k: int, g: int, seed: int) -> None:
-        """Sums equal a literal loop, including NO_CALL decisions."""
+    def test_matches_literal_loop(self, n: int, m: int, k: int, seed: int) -> None:
+        """``realised`` equals a literal loop over decisions, 0 for NO_CALL."""
         rng = np.random.default_rng(seed)
-        q, c = rng.random((n, m)), rng.random((n, m))
+        values = rng.random((n, m))
         choice = rng.integers(-1, m, size=(k, n))
-        group = rng.integers(0, g, size=n)
-        s = outcome_sums(q, c, choice, group, g)
-        bc, bq = brute_sums(q, c, choice, group, g)
-        np.testing.assert_allclose(s.cost, bc, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(s.quality, bq, rtol=1e-12, atol=1e-12)
-        assert s.count.tolist() == np.bincount(group, minlength=g).tolist()
+        want = np.zeros((k, n))
+        for j in range(k):
+            for i in range(n):
+                if choice[j, i] != NO_CALL:
+                    want[j, i] = values[i, choice[j, i]]
+        assert (realised(values, choice) == want).all()
 
-    def test_sharding_is_bit_identical(self) -> None:
-        """Block-aligned shards reproduce the whole-data sums bit for bit."""
-        rng = np.random.default_rng(3)
-        n = 3 * BLOCK + 123
-        vals = rng.random((2, n)) * 1e-3
-        group = rng.integers(0, 3, size=n)
-        whole = reduce_blocks(block_sums(vals, group, 3))
-        parts = [
-            block_sums(vals[:, a:b], group[a:b], 3, start=a)
-            for a, b in [(0, BLOCK), (BLOCK, 3 * BLOCK), (3 * BLOCK, n)]
-        ]
-        sharded = reduce_blocks(np.concatenate(parts))
-        assert (whole == sharded).all()
+    def test_one_decision_row(self) -> None:
+        """A 1-D decision vector is one operating point."""
+        values = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+        assert realised(values, np.array([1, NO_CALL, 0])).tolist() == [[2.0, 0.0, 5.0]]
 
 
 class TestSplits:
