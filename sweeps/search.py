@@ -20,14 +20,18 @@ executor (:func:`routerbench.sweeps.runner.evaluate_cell`, here or on Ray).
   named ``<router>.<key>`` (TPE learns which router is better instead of splitting trials
   evenly). Routers without a space are not searched: they are evaluated as they are, beside the
   best configurations, as baselines.
-- **Resumable.** With ``journal``, the study lives in an Optuna journal file (one driver at a
-  time), named from the spec hash and the data fingerprint. A rerun counts the trials already
-  finished (complete, or failed by their own evaluation) and asks only the rest. Trials left
-  running by a killed process are marked failed without an ``error`` attribute ("interrupted")
-  and their parameters are enqueued, so the same configuration is evaluated again. The sampler is
-  seeded from (``search.seed``, trials already in the study), so a rerun is deterministic too.
-  A lock file left by a killed process is broken after ``LOCK_GRACE`` seconds; a torn last line
-  (a write cut short) is dropped.
+- **Resumable, with the numbers of an uninterrupted run.** Trials fill slots 0 … ``trials`` - 1,
+  ``parallel`` slots per batch. A slot's parameters are drawn by a sampler seeded from
+  (``search.seed``, slot) in a new in-memory study holding only the finished trials of earlier
+  batches, in slot order: a draw depends on nothing a stopped process leaves behind. With
+  ``journal`` (a local path, or any fsspec URL: the journal is then a local copy stored back as
+  one whole object after each told trial), the study is named from the spec hash and the data
+  fingerprint; a rerun marks trials left running as failed without an ``error`` ("interrupted"),
+  and evaluates the slots not finished (complete, or failed by their own evaluation) batch by
+  batch: each gets the draw, the evaluation and so the value it gets in an uninterrupted run.
+  Hence a resumed search's points and curves equal an uninterrupted one's, and so does its trials
+  table without the "interrupted" rows and the ``duration`` column. One driver at a time; a lock
+  left by a killed process is broken after ``LOCK_GRACE`` seconds; a torn last line is dropped.
 - **Result.** The best trial (or every Pareto trial) is evaluated on every split of the plan (fit
   on the full train rows, tested on the test rows, with bootstrap intervals): the points and
   curves tables; and a trials table (``TRIAL_COLUMNS``).
@@ -37,16 +41,20 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import fsspec
 import numpy as np
 import optuna
 import pandas as pd
+from fsspec.implementations.local import LocalFileSystem
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -57,7 +65,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.rng import stable_keys
-from routerbench.routers.base import RouterError, create
+from routerbench.routers.base import RouterError, check_data, create
 from routerbench.sweeps.execute import Executor, Plan, local_executor
 from routerbench.sweeps.runner import (
     Cell,
@@ -71,16 +79,16 @@ from routerbench.sweeps.spec import Spec, SpecError
 
 LOCK_GRACE = 5  # seconds before a journal lock left by a killed process is broken
 
-# The trials table: one row per Optuna trial, in trial order.
+# The trials table: one row per Optuna trial, by slot (a retried slot's interrupted row first).
 TRIAL_COLUMNS = [
-    "trial",  # Optuna trial number
+    "trial",  # the trial's slot: its position in the search (a retry keeps it)
     "router",  # registry name of the trial's router
     "params",  # canonical JSON of every hyperparameter of the router
     # then one column per objective: "validation_aiq" and/or "validation_max_quality"
-    "state",  # COMPLETE, FAIL (evaluation error or interrupted), RUNNING or WAITING
+    "state",  # COMPLETE, or FAIL (evaluation error, or interrupted)
     "duration",  # wall seconds from ask to tell (the trials of a batch overlap); NaN if unfinished
     "is_best",  # the best trial, or on the Pareto front when there are two objectives
-    "error",  # why a trial failed; "interrupted" when its process stopped (its params re-asked)
+    "error",  # why a trial failed; "interrupted" when its process stopped (its slot re-run)
 ]
 
 
@@ -133,8 +141,12 @@ def _distribution(at: str, raw: Any) -> tuple[BaseDistribution, bool]:
         return CategoricalDistribution(choices), encoded
     low, high, step = raw["low"], raw["high"], raw.get("step")
     bounds = [low, high] + ([step] if step is not None else [])
-    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in bounds):
-        raise SpecError(f"{at}: low, high and step must be numbers (got {raw!r})")
+    if not all(
+        isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in bounds
+    ):
+        raise SpecError(f"{at}: low, high and step must be finite numbers (got {raw!r})")
+    if step is not None and step <= 0:
+        raise SpecError(f"{at}: step must be > 0 (got {raw!r})")
     log = raw.get("log", False)
     if not isinstance(log, bool):
         raise SpecError(f"{at}: log must be true or false (got {log!r})")
@@ -162,16 +174,27 @@ def _candidates(dist: BaseDistribution, encoded: bool) -> list[Any]:
     return [dist.low, dist.high]
 
 
-def _check_values(at: str, name: str, params: dict[str, Any], values: dict[str, list[Any]]) -> None:
+# The data's facts a space is checked against: model names, family -> fewest training prompts.
+Facts = tuple[tuple[str, ...], dict[str, int]]
+
+
+def _check_values(
+    at: str, name: str, params: dict[str, Any], values: dict[str, list[Any]], facts: Facts | None
+) -> None:
     """Each candidate value must construct the router together with some candidates of the other
-    keys (hyperparameters may constrain each other); else a SpecError naming the key."""
+    keys (hyperparameters may constrain each other), and fit the data where its facts are
+    known; else a SpecError naming the key."""
     for key, own in values.items():
         others = [k for k in values if k != key]
         for v in own:
             errors = []
             for combo in itertools.product(*(values[k] for k in others)):
                 try:
-                    create(name, **{**params, **dict(zip(others, combo, strict=True)), key: v})
+                    router = create(
+                        name, **{**params, **dict(zip(others, combo, strict=True)), key: v}
+                    )
+                    if facts is not None:
+                        check_data(router, *facts)
                     break
                 except RouterError as e:
                     errors.append(e)
@@ -179,8 +202,9 @@ def _check_values(at: str, name: str, params: dict[str, Any], values: dict[str, 
                 raise SpecError(f"{at}.{key}': value {v!r} is refused: {errors[0]}")
 
 
-def _search_space(spec: Spec) -> list[_Searched]:
-    """The routers with a space, checked against the router before any trial runs."""
+def _search_space(spec: Spec, facts: Facts | None = None) -> list[_Searched]:
+    """The routers with a space, checked against the router (and the data's facts, when given)
+    before any trial runs."""
     out: list[_Searched] = []
     for i, r in enumerate(spec.routers):
         if not r.space:
@@ -199,9 +223,16 @@ def _search_space(spec: Spec) -> list[_Searched]:
             if encoded:
                 json_keys.add(key)
         values = {k: _candidates(d, k in json_keys) for k, d in dists.items()}
-        _check_values(at, r.name, dict(r.params), values)
+        _check_values(at, r.name, dict(r.params), values, facts)
         out.append(_Searched(r.name, dict(r.params), dists, frozenset(json_keys), r.knobs))
     return out
+
+
+def check_space(spec: Spec, facts: Facts | None = None) -> None:
+    """Refuse (one-line SpecError) a search space its routers cannot take, before any trial:
+    without ``facts`` before the data is read, with them against the data's models and
+    training-set sizes."""
+    _search_space(spec, facts)
 
 
 def _suggest(trial: Trial, space: list[_Searched]) -> tuple[_Searched, dict[str, Any]]:
@@ -236,49 +267,94 @@ def _prepare_journal(path: str) -> None:
             f.truncate(text.rfind(b"\n") + 1)
 
 
+@contextmanager
+def journal_file(
+    url: str | None, storage_options: Mapping[str, Any] | None = None
+) -> Iterator[tuple[str | None, Callable[[], None]]]:
+    """The journal at ``url`` as a local file, and a function that stores it back.
+
+    A local path (or ``file://`` URL) is used in place (storing is a no-op); None stays None. On
+    any other fsspec URL (``s3://…``, ``memory://…``) the journal is downloaded, if it exists, to
+    a temporary file, and storing writes that whole file back as one object (one PUT).
+    """
+    if url is None:
+        yield None, lambda: None
+        return
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    if isinstance(fs, LocalFileSystem):
+        _prepare_journal(path)
+        yield path, lambda: None
+        return
+    with tempfile.TemporaryDirectory(prefix="routerbench-journal-") as tmp:
+        local = os.path.join(tmp, "study.journal")
+        try:
+            data = fs.cat_file(path)
+        except FileNotFoundError:
+            data = b""
+        with open(local, "wb") as f:
+            f.write(data)
+        _prepare_journal(local)
+
+        def store() -> None:
+            with open(local, "rb") as f:
+                fs.pipe_file(path, f.read())
+
+        yield local, store
+
+
+class _Given(optuna.samplers.BaseSampler):
+    """The stored study's sampler: it returns the parameters already drawn for the trial."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
+        return self.params[name]
+
+
 def _study(spec: Spec, data: RoutingData, journal: str | None) -> optuna.Study:
-    """The spec's study (in memory, or loaded from / created in the journal file)."""
+    """The spec's study (in memory, or loaded from / created in the local journal file)."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
     storage = None
     if journal is not None:
-        _prepare_journal(journal)
         # A killed process can leave the lock file behind (it is held while appending, which
         # happens several times per trial); it is broken after LOCK_GRACE seconds, not 30.
         lock = JournalFileSymlinkLock(journal, grace_period=LOCK_GRACE)
         storage = JournalStorage(JournalFileBackend(journal, lock_obj=lock))
-    name = f"routerbench-{spec.hash}-{data.fingerprint()[:12]}"
-    n_obj = len(spec.search["objective"])
-    study = optuna.create_study(
+    return optuna.create_study(
         storage=storage,
-        study_name=name,
-        directions=["maximize"] * n_obj,
+        study_name=f"routerbench-slots-{spec.hash}-{data.fingerprint()[:12]}",
+        directions=["maximize"] * len(spec.search["objective"]),
+        sampler=_Given({}),
         load_if_exists=True,
     )
-    seed = int(
-        np.random.SeedSequence([spec.search["seed"], len(study.trials)]).generate_state(1)[0]
-    )
-    if spec.search["sampler"] == "random":
-        study.sampler = optuna.samplers.RandomSampler(seed=seed)
-    else:
-        study.sampler = optuna.samplers.TPESampler(seed=seed)
-    return study
 
 
-def _recover(study: optuna.Study) -> None:
-    """Trials left running by a stopped process: mark them failed and ask their params again."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(t.number, state=TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+def _slot(t: FrozenTrial) -> int | None:
+    """The trial's position in the search (None: stopped before it was recorded)."""
+    slot = t.user_attrs.get("slot")
+    return None if slot is None else int(slot)
 
 
-def _finished(study: optuna.Study) -> int:
-    """Trials that count towards the budget: complete, or failed by their own evaluation."""
-    return sum(
-        t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and "error" in t.user_attrs)
+def _finished(study: optuna.Study) -> dict[int, FrozenTrial]:
+    """The trials that count, by slot: complete, or failed by their own evaluation."""
+    return {
+        slot: t
         for t in study.get_trials(deepcopy=False)
-    )
+        if (slot := _slot(t)) is not None
+        and (
+            t.state == TrialState.COMPLETE
+            or (t.state == TrialState.FAIL and "error" in t.user_attrs)
+        )
+    }
 
 
 @contextmanager
@@ -307,12 +383,40 @@ def _objective(
     return values if np.isfinite(values).all() else f"non-finite objective {values}"
 
 
-def _ask(study: optuna.Study, space: list[_Searched], split: Split) -> tuple[Trial, Cell | None]:
-    """Ask a trial and make its cell (None if its parameters cannot build the router)."""
-    trial = study.ask()
+def _draw(
+    spec: Spec, space: list[_Searched], history: list[FrozenTrial], slot: int
+) -> tuple[FrozenTrial, _Searched, dict[str, Any]]:
+    """The parameters of the trial in ``slot``: drawn by a sampler seeded from (``search.seed``,
+    slot) in a new in-memory study that holds only ``history`` (in slot order), so the draw is
+    the same whatever a stopped process left in the stored study."""
+    seed = int(np.random.SeedSequence([spec.search["seed"], slot]).generate_state(1)[0])
+    sampler: optuna.samplers.BaseSampler
+    if spec.search["sampler"] == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=seed)
+    scratch = optuna.create_study(directions=["maximize"] * len(spec.search["objective"]))
+    scratch.sampler = sampler
+    scratch.add_trials(history)
+    trial = scratch.ask()
     router, params = _suggest(trial, space)
+    return scratch.trials[-1], router, params
+
+
+def _ask(
+    study: optuna.Study,
+    drawn: tuple[FrozenTrial, _Searched, dict[str, Any]],
+    slot: int,
+    split: Split,
+) -> tuple[Trial, Cell | None]:
+    """Record the drawn trial in the study and make its cell (None if its parameters cannot
+    build the router)."""
+    frozen, router, params = drawn
+    study.sampler = _Given(frozen.params)
+    trial = study.ask(fixed_distributions=frozen.distributions)
+    trial.set_user_attr("slot", slot)
     trial.set_user_attr("router", router.name)
-    cell = Cell(trial.number, router.name, params, split.name, router.knobs)
+    cell = Cell(slot, router.name, params, split.name, router.knobs)
     try:
         trial.set_user_attr("params", cell.params_json)
     except RouterError as e:
@@ -330,25 +434,33 @@ def _search(
     p: Plan,
     executor: Executor,
     quiet: bool,
+    store: Callable[[], None],
 ) -> None:
-    """Ask and tell until ``search.trials`` trials have finished, ``parallel`` at a time."""
+    """Ask and tell, ``parallel`` slots at a time, until slots 0 … ``search.trials`` - 1 have
+    finished; slots a stopped process left unfinished are drawn and evaluated again."""
     from tqdm import tqdm
 
     search = spec.search
+    size, n = search["parallel"], search["trials"]
     objectives = list(search["objective"])
     val = validation_split(p.splits[0], spec.split["validation_fraction"], search["seed"])
     ranges = single_model_ranges(p.data, [val])
     opts = {"bootstrap": 0, "seed": search["seed"], "fail_fast": False}
-    _recover(study)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)  # left running by a stopped process
     done = _finished(study)
-    bar = tqdm(total=search["trials"], initial=done, disable=quiet, unit="trial", file=sys.stderr)
-    while done < search["trials"]:
-        asked = [
-            _ask(study, space, val) for _ in range(min(search["parallel"], search["trials"] - done))
-        ]
-        trials = {t.number: t for t, cell in asked if cell is not None}
+    bar = tqdm(total=n, initial=len(done), disable=quiet, unit="trial", file=sys.stderr)
+    for start in range(0, n, size):
+        todo = [s for s in range(start, min(start + size, n)) if s not in done]
+        if not todo:
+            continue
+        history = [done[s] for s in sorted(done) if s < start]
+        asked = [_ask(study, _draw(spec, space, history, s), s, val) for s in todo]
+        trials = {cell.index: t for t, cell in asked if cell is not None}
         cells = [cell for _, cell in asked if cell is not None]
         bar.update(len(asked) - len(cells))
+        if len(cells) < len(asked):
+            store()
         for res in executor(p.data, cells, {val.name: val}, opts):
             trial = trials[res.cell.index]
             outcome = _objective(res, ranges, objectives)
@@ -357,14 +469,20 @@ def _search(
                 study.tell(trial, state=TrialState.FAIL)
             else:
                 study.tell(trial, outcome)
+            store()
             bar.update(1)
-        done += len(asked)
+        done = _finished(study)
     bar.close()
 
 
 def _best(study: optuna.Study) -> list[FrozenTrial]:
-    """The best trial, or the Pareto front (in trial order) when there are several objectives."""
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    """The best trial (the first in slot order among equals), or the Pareto front (in slot
+    order) when there are several objectives."""
+    complete = sorted(
+        study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+        key=lambda t: (_slot(t), t.number),
+    )
+    if not complete:
         errors = [t.user_attrs.get("error", "") for t in study.trials if t.state == TrialState.FAIL]
         first = next((e for e in errors if e), "none recorded")
         raise RouterError(
@@ -372,8 +490,9 @@ def _best(study: optuna.Study) -> list[FrozenTrial]:
             f"(first error: {first})"
         )
     if len(study.directions) > 1:
-        return sorted(study.best_trials, key=lambda t: t.number)
-    return [study.best_trial]
+        front = {t.number for t in study.best_trials}
+        return [t for t in complete if t.number in front]
+    return [max(complete, key=lambda t: t.values[0])]
 
 
 def trials_table(study: optuna.Study, objectives: Sequence[str]) -> pd.DataFrame:
@@ -381,13 +500,14 @@ def trials_table(study: optuna.Study, objectives: Sequence[str]) -> pd.DataFrame
     best = {t.number for t in _best(study)}
     value_cols = [f"validation_{o}" for o in objectives]
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    recorded = [t for t in study.get_trials(deepcopy=False) if _slot(t) is not None]
+    for t in sorted(recorded, key=lambda t: (_slot(t), t.number)):
         values = t.values if t.values is not None else [float("nan")] * len(objectives)
         interrupted = t.state == TrialState.FAIL and "error" not in t.user_attrs
         seconds = t.duration.total_seconds() if t.duration is not None else float("nan")
         rows.append(
             {
-                "trial": t.number,
+                "trial": _slot(t),
                 "router": t.user_attrs.get("router", ""),
                 "params": t.user_attrs.get("params", ""),
                 **dict(zip(value_cols, values, strict=True)),
@@ -426,17 +546,19 @@ def run_optuna(
     executor: Executor = local_executor,
     quiet: bool = False,
     journal: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> tuple[Results, pd.DataFrame]:
     """Search the spec's router spaces with Optuna, then evaluate the best configuration(s).
 
     Returns the points and curves of the best configuration(s) (and of the routers without a
-    space) on the plan's splits, and the trials table. ``journal``: the Optuna journal file that
-    makes the search resumable (None: an in-memory study).
+    space) on the plan's splits, and the trials table. ``journal``: the path or fsspec URL of the
+    Optuna journal that makes the search resumable (None: an in-memory study), opened with
+    ``storage_options``.
     """
     space = _search_space(spec)  # a bad space fails here, before the journal is touched
-    with _optuna_quiet():
-        study = _study(spec, p.data, journal)
-        _search(study, space, spec, p, executor, quiet)
+    with _optuna_quiet(), journal_file(journal, storage_options) as (path, store):
+        study = _study(spec, p.data, path)
+        _search(study, space, spec, p, executor, quiet, store)
         table = trials_table(study, spec.search["objective"])
         final = _final_cells(spec, p, _best(study))
     opts = {

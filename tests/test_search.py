@@ -9,6 +9,7 @@ import textwrap
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -44,12 +45,14 @@ MLP = {
 }
 
 
-def make_spec(routers: Sequence[dict[str, Any]] = (KNN,), **search: Any) -> Spec:
+def make_spec(
+    routers: Sequence[dict[str, Any]] = (KNN,), bootstrap: int = 20, **search: Any
+) -> Spec:
     doc = {
         "data": DATA,
         "routers": list(routers),
         "search": {"kind": "optuna", "trials": 6, "parallel": 2, **search},
-        "metrics": {"bootstrap": 20},
+        "metrics": {"bootstrap": bootstrap},
     }
     return parse(doc)
 
@@ -287,33 +290,151 @@ class TestRunOptuna:
 
 
 def _interrupting(after: int) -> Any:
-    """An executor that stops (like a killed worker) after ``after`` results."""
+    """An executor that stops (like a killed process: KeyboardInterrupt) after ``after`` results,
+    each batch's results yielded last slot first (they may come back in any order)."""
     seen = [0]
-
-    class Stop(Exception):
-        pass
 
     def executor(
         data: RoutingData, cells: Sequence[Cell], splits: dict[str, Split], opts: Any
     ) -> Iterable[CellResult]:
-        for res in local_executor(data, cells, splits, opts):
+        for cell in reversed(cells):
             if seen[0] == after:
-                raise Stop
+                raise KeyboardInterrupt
             seen[0] += 1
-            yield res
+            yield from local_executor(data, [cell], splits, opts)
 
-    return executor, Stop
+    return executor
+
+
+def _stop(spec: Spec, data: RoutingData, after: int, journal: str, **kw: Any) -> None:
+    """Run the search on ``journal`` and stop it after ``after`` results."""
+    with pytest.raises(KeyboardInterrupt):
+        run_optuna(spec, plan(spec, data), executor=_interrupting(after), quiet=True,
+                   journal=journal, **kw)  # fmt: skip
+
+
+def assert_same_tables(resumed: tuple[Any, pd.DataFrame], whole: tuple[Any, pd.DataFrame]) -> None:
+    """Resumed and uninterrupted searches agree exactly: points (but their wall seconds),
+    curves, and trials without the "interrupted" rows and the duration column."""
+    (res_r, t_r), (res_w, t_w) = resumed, whole
+    pd.testing.assert_frame_equal(res_r.points.drop(columns="seconds"),
+                                  res_w.points.drop(columns="seconds"))  # fmt: skip
+    pd.testing.assert_frame_equal(res_r.curves, res_w.curves)
+    kept = t_r[t_r["error"] != "interrupted"].drop(columns="duration").reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, t_w.drop(columns="duration"))
+    assert list(t_w["trial"]) == list(range(len(t_w)))
+
+
+TABLES = ("points", "curves", "trials")
+RESUMED = {"trials": 16, "parallel": 3}  # TPE models from slot 12 on (10 startup trials)
+
+
+LINEAR = {  # a continuous space: TPE's draws there depend on the order of its history
+    "name": "linear",
+    "params": {"per_model": False},
+    "space": {"C": {"low": 1e-3, "high": 1e3, "log": True}},
+}
+SPACES = {"knn": KNN2, "linear": LINEAR}
+
+
+@pytest.fixture(scope="module")
+def whole(data: RoutingData) -> Any:
+    """Uninterrupted searches (in memory), by space and sampler."""
+    done: dict[tuple[str, str], tuple[Any, pd.DataFrame]] = {}
+
+    def get(space: str = "knn", sampler: str = "tpe") -> tuple[Any, pd.DataFrame]:
+        if (space, sampler) not in done:
+            spec = make_spec([SPACES[space]], sampler=sampler, bootstrap=0, **RESUMED)
+            done[space, sampler] = search(spec, data)[:2]
+        return done[space, sampler]
+
+    return get
+
+
+class TestResumeGivesUninterruptedNumbers:
+    @pytest.mark.parametrize(
+        ("space", "sampler", "stops"),
+        [
+            ("knn", "tpe", [0]),  # before any result
+            ("knn", "tpe", [4]),  # mid-batch: slots 3..5, one told
+            ("knn", "tpe", [6]),  # at a batch boundary
+            ("knn", "tpe", [13]),  # mid-batch of a TPE-modelled batch (12..14)
+            ("knn", "tpe", [5, 1, 4]),  # killed three times, each resume killed mid-batch again
+            ("linear", "tpe", [1] * 11),  # stopped after every result: slots told out of order
+            ("knn", "random", [7]),
+        ],
+    )
+    def test_killed_and_resumed(
+        self,
+        data: RoutingData,
+        tmp_path: Path,
+        whole: Any,
+        space: str,
+        sampler: str,
+        stops: list[int],
+    ) -> None:
+        """Stopped after k results (several k, several times), the resumed search ends with
+        exactly the tables of an uninterrupted one, evaluating only the unfinished slots; an
+        interrupted trial's slot is run again with the same parameters."""
+        spec = make_spec([SPACES[space]], sampler=sampler, bootstrap=0, **RESUMED)
+        journal = tmp_path / "study.journal"
+        for k in stops:
+            _stop(spec, data, k, str(journal))
+        before = load_trials(journal)
+        told = sum(t.state.name == "COMPLETE" for t in before)
+        running = sum(t.state.name in ("RUNNING", "FAIL") for t in before)
+        res, trials, rec, _ = search(spec, data, journal)
+        assert len(rec.trial_cells()) == RESUMED["trials"] - told
+        assert_same_tables((res, trials), whole(space, sampler))
+        gone = trials[trials["error"] == "interrupted"]
+        assert len(gone) == running and set(gone["state"]) <= {"FAIL"}
+        for slot in gone["trial"]:
+            rows = trials[trials["trial"] == slot]
+            assert rows["params"].nunique() == 1 and rows["state"].iloc[-1] == "COMPLETE"
+
+    def test_journal_on_fsspec_url(self, data: RoutingData, tmp_path: Path, whole: Any) -> None:
+        """A journal on a memory:// URL is stored back after each told trial: a search stopped
+        mid-batch resumes from it to the uninterrupted tables."""
+        import fsspec
+
+        spec = make_spec([KNN2], bootstrap=0, **RESUMED)
+        url = f"memory://runs/{time.monotonic_ns()}/study.journal"
+        _stop(spec, data, 8, url)
+        (tmp_path / "copy.journal").write_bytes(fsspec.filesystem("memory").cat_file(url))
+        stored = load_trials(tmp_path / "copy.journal")  # the object holds every told trial
+        assert sorted(t.user_attrs["slot"] for t in stored if t.state.name == "COMPLETE") == [
+            *range(6),
+            7,
+            8,  # slots 6..8 come back last first: 8, 7, then the stop
+        ]
+        rec = Recorder()
+        res, trials = run_optuna(spec, plan(spec, data), executor=rec, quiet=True, journal=url)
+        assert len(rec.trial_cells()) == RESUMED["trials"] - 8
+        assert_same_tables((res, trials), whole())
+        again = Recorder()
+        run_optuna(spec, plan(spec, data), executor=again, quiet=True, journal=url)
+        assert again.trial_cells() == []
+
+    def test_journal_on_s3(self, data: RoutingData, s3: Any, whole: Any) -> None:
+        """The same against an S3 server: the journal is one object beside the run."""
+        spec = make_spec([KNN2], bootstrap=0, **RESUMED)
+        url, so = f"{s3.bucket()}/run/study.journal", s3.options()
+        _stop(spec, data, 10, url, storage_options=so)
+        rec = Recorder()
+        res, trials = run_optuna(
+            spec, plan(spec, data), executor=rec, quiet=True, journal=url, storage_options=so
+        )
+        assert len(rec.trial_cells()) == RESUMED["trials"] - 10
+        assert_same_tables((res, trials), whole())
 
 
 class TestJournal:
-    def test_resume_reasks_interrupted(self, data: RoutingData, tmp_path: Path) -> None:
+    def test_resume_reruns_interrupted(self, data: RoutingData, tmp_path: Path) -> None:
         """A stopped search leaves running trials; the rerun marks them interrupted, evaluates
-        their parameters again and only the trials still missing."""
+        their slots again (same parameters) and only the slots still missing."""
         spec = make_spec([KNN2], trials=8, parallel=2)
         journal = tmp_path / "study.journal"
-        executor, stop = _interrupting(after=5)
-        with pytest.raises(stop):
-            run_optuna(spec, plan(spec, data), executor=executor, quiet=True, journal=str(journal))
+        _stop(spec, data, 5, str(journal))
         before = load_trials(journal)
         complete = [t for t in before if t.state.name == "COMPLETE"]
         running = [t for t in before if t.state.name == "RUNNING"]
@@ -322,10 +443,11 @@ class TestJournal:
         assert len(rec.trial_cells()) == 8 - 5
         assert (trials["state"] == "COMPLETE").sum() == 8
         gone = trials[trials["error"] == "interrupted"]
-        assert list(gone["trial"]) == [running[0].number]
-        retry = [t for t in load_trials(journal) if t.user_attrs.get("retry_of") is not None]
-        assert [t.params for t in retry] == [running[0].params]
-        assert retry[0].state.name == "COMPLETE"
+        assert list(gone["trial"]) == [running[0].user_attrs["slot"]]
+        retry = [t for t in load_trials(journal) if t.number > running[0].number]
+        same = [t for t in retry if t.user_attrs["slot"] == running[0].user_attrs["slot"]]
+        assert [t.params for t in same] == [running[0].params]
+        assert same[0].state.name == "COMPLETE"
 
     def test_finished_study_not_rerun(self, data: RoutingData, tmp_path: Path) -> None:
         """Rerunning a finished search evaluates no trial and returns the same table."""
@@ -350,7 +472,7 @@ class TestJournal:
 
     def test_resume_after_kill(self, data: RoutingData, tmp_path: Path) -> None:
         """Killed (SIGKILL) halfway, a search rerun on the same journal evaluates exactly the
-        trials not complete before the kill and ends with `trials` complete trials."""
+        trials not complete before the kill and ends with the tables of an uninterrupted run."""
         trials_n = 12
         doc = {
             "data": DATA,
@@ -402,13 +524,15 @@ class TestJournal:
         before = [t for t in load_trials(journal) if t.state.name == "COMPLETE"]
         assert 4 <= len(before) < trials_n
         spec = parse(doc)
-        _, trials, rec, _ = search(spec, data, journal)
+        res, trials, rec, _ = search(spec, data, journal)
         assert len(rec.trial_cells()) == trials_n - len(before)
+        whole = search(spec, data)
+        assert_same_tables((res, trials), whole[:2])
         assert (trials["state"] == "COMPLETE").sum() == trials_n
         assert set(trials["state"]) <= {"COMPLETE", "FAIL"}
         assert (trials.loc[trials["state"] == "FAIL", "error"] == "interrupted").all()
         first_run = {int(line) for line in log.read_text().split()}
-        assert {t.number for t in before} <= first_run
+        assert {t.user_attrs["slot"] for t in before} <= first_run
 
 
 class TestCli:
@@ -438,6 +562,53 @@ class TestCli:
         trials = pd.read_parquet(out / "r" / "trials.parquet")
         assert len(trials) == 3 and trials["is_best"].sum() == 1
         assert set(pd.read_parquet(out / "r" / "curves.parquet")["router"]) == {"knn"}
+
+    def test_run_on_s3_resumes(
+        self, s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`routerbench run --out s3://…` keeps the study's journal beside the run: stopped
+        mid-batch, the rerun writes the tables of an uninterrupted run."""
+        import routerbench.cluster.cli as cli
+        from routerbench.cluster import store
+
+        spec = tmp_path / "search.toml"
+        spec.write_text(
+            textwrap.dedent(
+                """
+                [data]
+                synthetic_n = 1500
+                families = ["mmlu"]
+                [[routers]]
+                name = "knn"
+                [routers.space]
+                k = { low = 1, high = 20 }
+                metric = { choices = ["cosine", "euclidean"] }
+                [search]
+                kind = "optuna"
+                trials = 8
+                parallel = 3
+                [metrics]
+                bootstrap = 0
+                """
+            )
+        )
+        so, base = s3.options(), s3.bucket()
+        opts = [f"--storage-option={k}={json.dumps(v)}" for k, v in so.items()]
+        argv = ["run", str(spec), "--run-id", "r", "--quiet", "--no-plots", *opts]
+        assert main([*argv, "--out", f"{base}/whole"]) == 0
+        with monkeypatch.context() as m:
+            m.setattr(cli, "_executor", lambda args: _interrupting(4))
+            assert main([*argv, "--out", f"{base}/resumed"]) == 130
+        assert store.exists(f"{base}/resumed/r/study.journal", so)
+        assert main([*argv, "--out", f"{base}/resumed"]) == 0
+
+        def tables(run: str) -> tuple[Any, pd.DataFrame]:
+            read = [store.read_table(f"{base}/{run}/r/{t}.parquet", so) for t in TABLES]
+            return SimpleNamespace(points=read[0], curves=read[1]), read[2]
+
+        resumed = tables("resumed")
+        assert list(resumed[1].loc[resumed[1]["error"] == "interrupted", "trial"]) == [3, 4]
+        assert_same_tables(resumed, tables("whole"))
 
     def test_shipped_spec_valid(self) -> None:
         """sweeps/optuna-knn-mlp.toml validates: 50 TPE trials over knn and mlp spaces."""
