@@ -53,20 +53,31 @@ def _spec(path: str | None) -> Any:
     return specmod.load(path)
 
 
+def _data_url(args: argparse.Namespace) -> str | None:
+    if args.data is not None and not args.data.strip():
+        raise UsageError("--data is empty: expected a file or URL (leave it out for the spec's)")
+    return args.data  # type: ignore[no-any-return]
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    from routerbench.cluster import store
     from routerbench.sweeps import spec as specmod
-    from routerbench.sweeps.execute import load_data, plan
+    from routerbench.sweeps.execute import check_memory, load_data, plan
 
     if args.fields:
         print(specmod.describe_fields())
         return 0
     spec = _spec(args.spec)
+    url = _data_url(args)
+    if spec.search["kind"] == "optuna":
+        from routerbench.sweeps.search import check_space
+
+        check_space(spec)
+    check_memory(spec, url, force=args.force)
+    so = store.parse_storage_options(args.storage_option)
+    data = load_data(spec, url, so)  # the spec's data (or --data): its facts are checked too
+    p = plan(spec, data)  # checks the routers against the data's models and families
     print(f"spec {spec.source}: valid (hash {spec.hash})")
-    data = load_data(spec, args.data) if args.data or not spec.data["url"] else None
-    if data is None:
-        print(f"data: {spec.data['url']} (not loaded; pass --data to plan against it)")
-        return 0
-    p = plan(spec, data)
     print(f"data: {data!r}")
     print(f"families: {', '.join(p.families)}")
     print(f"splits: {', '.join(s.name for s in p.splits)}")
@@ -83,91 +94,155 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from routerbench.cluster import store
-    from routerbench.cluster.resume import CellStore, default_run_id, inputs_key, is_complete
-    from routerbench.sweeps.execute import load_data, plan, run_grid
-    from routerbench.sweeps.plot import plot_family
+    from routerbench.cluster import runs, store
+    from routerbench.cluster.resume import default_run_id, is_complete, run_lock
+    from routerbench.sweeps.execute import check_memory, load_data, plan
     from routerbench.sweeps.report import leaderboard_table
 
     t0 = time.perf_counter()
     spec = _spec(args.spec)
-    data = load_data(spec, args.data)
+    so = store.parse_storage_options(args.storage_option)
+    base = store.output_url(args.out if args.out is not None else spec.output["url"])
+    store.check_writable(base, so)  # before any computation: nothing is computed in vain
+    url = _data_url(args)
+    if spec.search["kind"] == "optuna":
+        from routerbench.sweeps.search import check_space
+
+        check_space(spec)  # before the data is read; plan() checks it against the data too
+    check_memory(spec, url, force=args.force)
+    data = load_data(spec, url, so)
     _log(args, f"data: {data!r}")
     p = plan(spec, data)
     _log(args, f"plan: {len(p.cells)} cells x {len(p.families)} families")
-    so = store.parse_storage_options(args.storage_option)
-    run_id = args.run_id or default_run_id(spec.hash, data.fingerprint())
-    out = store.join(args.out or spec.output["url"], run_id)
+    out = store.join(base, args.run_id or default_run_id(spec.hash, data.fingerprint()))
     if is_complete(out, so):  # same spec, data and code versions: nothing to evaluate or write
-        curves = store.read_table(store.join(out, "curves.parquet"), so)
-        print(leaderboard_table(curves, synthetic=data.synthetic))
+        done = runs.read_run(out, so)  # checked against its manifest, or refused
+        print(leaderboard_table(done.curves, synthetic=bool(done.manifest["synthetic"])))
         _log(args, f"results: {out} (already complete: nothing evaluated; --run-id for a new run)")
         return 0
-    cells = CellStore(out, so, inputs=inputs_key(spec.hash, data.fingerprint()))
+    executor = _executor(args)  # a bad --address or --shards stops here, before the folder
+    with run_lock(out):
+        res, trials, cell_hashes = _evaluate(args, spec, p, out, so, executor)
+        manifest = _write_run(args, spec, p, out, so, res, trials, cell_hashes, t0)
+    print(leaderboard_table(res.curves, synthetic=data.synthetic))
+    _log(args, f"results: {out}  ({manifest['seconds']:.1f} s)")
+    failed = manifest["failed_rows"]
+    if failed or res.points.empty:
+        first = res.points.loc[res.points["status"] == "failed", "error"].head(1).tolist()
+        why = f"; first error: {first[0]}" if first else ""
+        print(
+            f"routerbench: {failed} of {len(res.points)} result rows failed (see the 'error' "
+            f"column of {store.join(out, 'points.parquet')}){why}"[:400],
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
+
+def _evaluate(
+    args: argparse.Namespace, spec: Any, p: Any, out: str, so: Any, executor: Any
+) -> tuple[Any, Any, dict[str, str]]:
+    """Evaluate a plan into the run folder ``out``: a grid (each finished cell stored, stored
+    cells reused) or an Optuna search (its journal beside the run). Returns the results, the
+    trials table (None for a grid) and the sha256 of each stored cell object."""
     from tqdm import tqdm
 
-    executor = _executor(args)
+    from routerbench.cluster import store
+    from routerbench.cluster.resume import CellStore, inputs_key
+    from routerbench.sweeps.execute import run_grid
+
     if spec.search["kind"] == "optuna":
         from routerbench.sweeps.search import run_optuna
 
-        # The study's journal lives beside the run (local output): an interrupted search resumes.
-        journal = None
-        if store.is_local(out):
-            journal = store.join(out.removeprefix("file://"), "study.journal")
-            os.makedirs(os.path.dirname(journal), exist_ok=True)
-        res, trials = run_optuna(spec, p, executor=executor, quiet=args.quiet, journal=journal)
-    else:
-        bar = tqdm(total=len(p.cells), disable=args.quiet, unit="cell", file=sys.stderr)
-
-        def tick(r: Any) -> None:
-            cells.save(r)
-            bar.update(1)
-
-        res = run_grid(
-            spec, p, executor=executor, fail_fast=args.fail_fast, skip=cells.load, on_result=tick
+        # The study's journal lives beside the run (any fsspec URL): an interrupted search resumes.
+        journal = store.join(out, "study.journal")
+        res, trials = run_optuna(
+            spec, p, executor=executor, quiet=args.quiet, journal=journal, storage_options=so
         )
-        bar.close()
-        trials = None
+        return res, trials, {}
+    cells = CellStore(out, so, inputs=inputs_key(spec.hash, p.data.fingerprint()))
+    bar = tqdm(total=len(p.cells), disable=args.quiet, unit="cell", file=sys.stderr)
 
-    provenance = {
-        "run_id": run_id,
+    def tick(r: Any) -> None:
+        cells.save(r)
+        bar.update(1)
+
+    res = run_grid(
+        spec, p, executor=executor, fail_fast=args.fail_fast, skip=cells.load, on_result=tick
+    )
+    bar.close()
+    return res, None, dict(sorted(cells.hashes.items()))
+
+
+def _write_run(
+    args: argparse.Namespace,
+    spec: Any,
+    p: Any,
+    out: str,
+    so: Any,
+    res: Any,
+    trials: Any,
+    cell_hashes: dict[str, str],
+    t0: float,
+) -> dict[str, Any]:
+    """Write a run's tables, spec and plots, then its manifest (last: it marks the run
+    complete); returns the manifest."""
+    from routerbench.cluster import runs, store
+    from routerbench.cluster.resume import code_versions
+
+    data = p.data
+    manifest: dict[str, Any] = {
+        "run_id": out.rstrip("/").rsplit("/", 1)[-1],
         "spec": spec.source,
         "spec_hash": spec.hash,
-        "data_source": data.source,
+        "data_source": args.data or spec.data["url"] or data.source,
         "data_fingerprint": data.fingerprint(),
         "synthetic": data.synthetic,
         "routerbench_version": _version(),
+        "code_versions": code_versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    extra = {k: provenance[k] for k in ("run_id", "spec_hash", "data_fingerprint")}
-    store.write_table(store.join(out, "points.parquet"), res.points.assign(**extra), so)
-    store.write_table(store.join(out, "curves.parquet"), res.curves.assign(**extra), so)
+    tables = {"points": res.points, "curves": res.curves}
     if trials is not None:
-        store.write_table(store.join(out, "trials.parquet"), trials.assign(**extra), so)
+        tables["trials"] = trials
+    manifest["tables"] = runs.write_tables(out, tables, manifest, so)
     store.write_bytes(store.join(out, "spec.toml"), spec.text.encode(), so)
     if not args.no_plots:
-        tag = " (synthetic data)" if data.synthetic else ""
-        for fam in p.families:
-            for split in sorted(set(res.curves["split"])):
+        _write_plots(store.join(out, "plots"), res.points, res.curves, data.synthetic, so)
+    manifest["seconds"] = round(time.perf_counter() - t0, 3)
+    manifest["failed_rows"] = int((res.points["status"] == "failed").sum())
+    manifest["cells"] = cell_hashes
+    store.write_json(store.join(out, runs.MANIFEST), manifest, so)
+    return manifest
+
+
+def _write_plots(folder: str, points: Any, curves: Any, synthetic: bool, so: Any) -> list[str]:
+    """Plots per family and split into ``folder`` (the URLs written). A plot that fails is one
+    warning line, never an incomplete run: results and manifest are written regardless."""
+    from routerbench.cluster import store
+    from routerbench.sweeps.plot import plot_family
+
+    tag = " (synthetic data)" if synthetic else ""
+    written = []
+    for fam in dict.fromkeys(curves["family"]):
+        for split in sorted(set(curves["split"])):
+            name = _safe(fam) if split in ("upstream", "custom") else f"{_safe(fam)}-{split}"
+            url = store.join(folder, f"{name}.png")
+            try:
                 png = plot_family(
-                    res.points[res.points["split"] == split],
-                    res.curves[res.curves["split"] == split],
+                    points[points["split"] == split],
+                    curves[curves["split"] == split],
                     fam,
                     title=f"{fam}, {split} split{tag}",
                 )
-                name = _safe(fam) if split in ("upstream", "custom") else f"{_safe(fam)}-{split}"
-                store.write_bytes(store.join(out, "plots", f"{name}.png"), png, so)
-    failed = int((res.points["status"] == "failed").sum())
-    provenance["seconds"] = round(time.perf_counter() - t0, 3)
-    provenance["failed_rows"] = failed
-    store.write_json(store.join(out, "manifest.json"), provenance, so)
-
-    print(leaderboard_table(res.curves, synthetic=data.synthetic))
-    if failed:
-        _log(args, f"{failed} failed rows (see the 'error' column of points.parquet)")
-    _log(args, f"results: {out}  ({provenance['seconds']:.1f} s)")
-    return 0
+                store.write_bytes(url, png, so)
+                written.append(url)
+            except Exception as e:
+                print(
+                    f"routerbench: warning: {url} not written ({type(e).__name__}: {e})",
+                    file=sys.stderr,
+                )
+    return written
 
 
 def _executor(args: argparse.Namespace) -> Any:
@@ -184,82 +259,64 @@ def _executor(args: argparse.Namespace) -> Any:
 
 
 def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    """A file name for a family: its letters, digits and ``-_.`` (others as ``_``), at most 60
+    characters; a name that had to change gets a short hash of it, so two never collide."""
+    import hashlib
+
+    slug = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_." else "_" for ch in name)
+    if slug == name and 0 < len(name) <= 60 and not name.startswith("."):
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{slug.lstrip('.')[:60]}-{digest}"
 
 
 # ------------------------------------------------------------------------------ report, plot
-def _read_run(url: str, so: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
-    import json
-
-    from routerbench.cluster import store
-
-    try:
-        manifest = json.loads(store.read_bytes(store.join(url, "manifest.json"), so))
-        return (
-            store.read_table(store.join(url, "points.parquet"), so),
-            store.read_table(store.join(url, "curves.parquet"), so),
-            manifest,
-        )
-    except FileNotFoundError as e:
-        raise UsageError(
-            f"{url}: not a completed run (missing {e.filename or 'manifest.json'}); expected a "
-            "folder written by 'routerbench run'"
-        ) from None
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from routerbench.cluster import store
+    from routerbench.cluster.runs import read_run
     from routerbench.sweeps.report import render
 
-    so = store.parse_storage_options(args.storage_option)
-    _, curves, manifest = _read_run(args.run, so)
-    print(render(curves, args.format, synthetic=bool(manifest.get("synthetic"))))
+    run = read_run(args.run, store.parse_storage_options(args.storage_option))
+    print(render(run.curves, args.format, synthetic=bool(run.manifest["synthetic"])))
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from routerbench.cluster import store
-    from routerbench.sweeps.plot import plot_family
+    from routerbench.cluster.runs import read_run
 
     so = store.parse_storage_options(args.storage_option)
-    points, curves, manifest = _read_run(args.run, so)
+    run = read_run(args.run, so)
     out = args.out or store.join(args.run, "plots")
-    tag = " (synthetic data)" if manifest.get("synthetic") else ""
-    for fam in sorted(set(curves["family"])):
-        for split in sorted(set(curves["split"])):
-            png = plot_family(
-                points[points["split"] == split],
-                curves[curves["split"] == split],
-                fam,
-                title=f"{fam}, {split} split{tag}",
-            )
-            name = f"{_safe(fam)}-{split}.png"
-            store.write_bytes(store.join(out, name), png, so)
-            print(store.join(out, name))
+    for url in _write_plots(out, run.points, run.curves, bool(run.manifest["synthetic"]), so):
+        print(url)
     return 0
 
 
 # --------------------------------------------------------------------------------------- data
 def cmd_data_info(args: argparse.Namespace) -> int:
+    from routerbench.cluster import store
     from routerbench.engine import io
 
-    data = io.load(args.url)
+    data = io.load(args.url, storage_options=store.parse_storage_options(args.storage_option))
     tag = "  [synthetic]" if data.synthetic else ""
-    fams = data.families.astype(str)
     print(f"{data.source}{tag}")
     print(
         f"{data.n_prompts} prompts x {data.n_models} models, {len(set(data.eval_names))} eval "
-        f"names, {len(set(fams))} families, {int(data.missing.sum())} missing outcomes"
+        f"names, {len(set(data.families))} families, {int(data.missing.sum())} missing outcomes"
     )
     print(io.summarize(data).to_string(index=False))
     return 0
 
 
 def cmd_data_convert(args: argparse.Namespace) -> int:
+    from routerbench.cluster import store
     from routerbench.engine import io
 
-    data = io.load(args.src)
-    io.save(data, args.dst, format=args.format)
+    so = store.parse_storage_options(args.storage_option)
+    dst = store.check_output_file(args.dst, so)
+    data = io.load(args.src, storage_options=so)
+    io.save(data, dst, format=args.format, storage_options=so)
     print(f"wrote {args.dst} ({data.n_prompts} prompts x {data.n_models} models, {args.format})")
     return 0
 
@@ -267,11 +324,14 @@ def cmd_data_convert(args: argparse.Namespace) -> int:
 def cmd_data_synth(args: argparse.Namespace) -> int:
     from routerbench.engine import io, synth
 
-    if args.n < 1:
-        raise UsageError(f"--n must be >= 1 (got {args.n})")
+    if not 1 <= args.n <= 50_000_000:
+        raise UsageError(f"--n must be in [1, 50000000] (got {args.n})")
+    from routerbench.cluster import store
+
+    out = store.check_output_file(args.out)
     data = synth.generate(args.n, args.seed)
     fmt = {"upstream-pickle": "upstream-wide"}.get(args.format, args.format)
-    io.save(data, args.out, format=fmt)
+    io.save(data, out, format=fmt)
     print(f"wrote {args.out}: synthetic, {data.n_prompts} prompts x {data.n_models} models")
     return 0
 
@@ -325,6 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--shards", type=int, help="prompt shards (Ray actors); default: one per CPU")
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="run a plan larger than this machine's memory (for a cluster that has the room)",
+    )
     store.add_storage_option(r)
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)
@@ -336,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (default: the quick job)")
     v.add_argument("--data", metavar="URL", help="plan against this data instead of the spec's")
     v.add_argument("--fields", action="store_true", help="list every spec key and exit")
+    v.add_argument("--force", action="store_true", help="accept a plan larger than this machine")
+    store.add_storage_option(v)
     v.set_defaults(func=cmd_validate)
 
     rp = sub.add_parser("report", help="print a run's results with intervals")
@@ -355,11 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     di = dsub.add_parser("info", help="models, families, rows, NaN counts, mean quality and cost")
     di.add_argument("url", metavar="URL")
+    store.add_storage_option(di)
     di.set_defaults(func=cmd_data_info)
     dc = dsub.add_parser("convert", help="convert between formats (format of IN is detected)")
     dc.add_argument("src", metavar="IN")
     dc.add_argument("dst", metavar="OUT")
     dc.add_argument("--format", choices=["parquet", "upstream-wide", "long"], default="parquet")
+    store.add_storage_option(dc)
     dc.set_defaults(func=cmd_data_convert)
     ds = dsub.add_parser("synth", help="write the synthetic RouterBench-shaped data set")
     ds.add_argument("--out", required=True, metavar="URL")
@@ -380,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e: BaseException) -> str:
+    """An error as one line (newlines folded, at most 2000 characters)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 2000 else text[:1997] + "..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -391,8 +466,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc: Any = args.func(args)
     except (DataError, RouterError, SpecError, UsageError) as e:
-        print(f"routerbench: error: {e}", file=sys.stderr)
+        print(f"routerbench: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except OSError as e:  # storage, permission and filesystem errors are the user's to fix
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"routerbench: error: {where}{_one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        from routerbench.cluster import store
+
+        ray_executor = sys.modules.get("routerbench.cluster.ray_executor")  # loaded if used
+        cluster_error = ray_executor is not None and isinstance(e, ray_executor.ClusterError)
+        if cluster_error or store.is_transient(e):  # faults that outlasted the retries
+            print(f"routerbench: error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+            return 1
+        raise
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         sys.stdout = open(os.devnull, "w")
         return 0

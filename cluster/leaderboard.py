@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -44,11 +45,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from routerbench.cluster import store
+from routerbench.cluster import runs, store
 from routerbench.cluster.resume import code_versions, default_run_id, is_complete
 from routerbench.engine.data import DataError
+from routerbench.sweeps.report import SMALL_NOTE
 
 KEEP = 14  # published versions kept (a reader of an older one may find it gone)
+PRUNE_GRACE = dt.timedelta(minutes=10)  # a version younger than this is never pruned
 PLOT_TOP = 8  # routers drawn per plot besides the single models: the best by AIQ
 FILES = ("leaderboard.parquet", "leaderboard.csv", "leaderboard.md", "leaderboard.json")
 
@@ -81,6 +84,9 @@ COLUMNS: dict[str, str] = {
     "spec_hash": "hash of the spec(s) of those runs",
     "routerbench_version": "routerbench version(s) that computed the row",
     "synthetic": "true when the data is the synthetic stand-in, not RouterBench's",
+    "n_test": "test prompts behind the row (overall: summed over its families)",
+    "small_sample": "true when a family behind the row has fewer than 30 test prompts: its "
+    "intervals are unreliable (none below 2)",
 }
 _BOARD = ["data_fingerprint", "split"]
 _CONFIG = ["router", "params"]
@@ -95,6 +101,7 @@ class Collected:
     curves: pd.DataFrame  # curves rows, with each run's provenance columns
     points: pd.DataFrame  # the points rows behind those curves
     runs: list[dict[str, Any]]  # the runs' manifests, by run id
+    skipped: list[str] = dataclasses.field(default_factory=list)  # damaged runs left out: why
 
 
 def completed_runs(runs_url: str, storage_options: dict[str, Any] | None = None) -> list[str]:
@@ -121,30 +128,39 @@ def collect(
             "exists; write runs with 'routerbench run --out URL')"
         )
 
-    def read(name: str) -> list[bytes]:
-        return store.read_many(runs_url, [f"{i}/{name}" for i in ids], storage_options)
+    def read(name: str, which: Sequence[str]) -> list[bytes]:
+        return store.read_many(runs_url, [f"{i}/{name}" for i in which], storage_options)
 
-    runs = [json.loads(b) for b in read("manifest.json")]
-    curves, points = [], []
-    for run_id, m, c, p in zip(
-        ids, runs, read("curves.parquet"), read("points.parquet"), strict=True
-    ):
+    manifests = dict(zip(ids, read(runs.MANIFEST, ids), strict=True))
+    tables = {name: read(name, ids) for name in ("points.parquet", "curves.parquet")}
+    curves, points, kept, skipped = [], [], [], []
+    for j, run_id in enumerate(ids):
+        url = store.join(runs_url, run_id)
+        try:
+            m = runs.read_manifest(url, manifests[run_id])
+            run = runs.check_run(url, m, {name: raw[j] for name, raw in tables.items()})
+        except DataError as e:  # a damaged run is named and left out; the others are published
+            skipped.append(f"{run_id}: {e}")
+            print(f"routerbench: warning: run skipped: {e}", file=sys.stderr)
+            continue
         tag: dict[str, Any] = {
             "run_id": run_id,
-            "spec_hash": str(m.get("spec_hash", "")),
-            "data_fingerprint": str(m.get("data_fingerprint", "")),
+            "spec_hash": str(m["spec_hash"]),
+            "data_fingerprint": str(m["data_fingerprint"]),
             "routerbench_version": str(m.get("routerbench_version", "")),
-            "synthetic": bool(m.get("synthetic", False)),
+            "synthetic": bool(m["synthetic"]),
             "created": str(m.get("created", "")),
         }
-        curves.append(pd.read_parquet(io.BytesIO(c)).assign(**tag))
-        points.append(pd.read_parquet(io.BytesIO(p)).assign(run_id=run_id))
-        m["run_id"] = run_id
+        curves.append(run.curves.assign(**tag))
+        points.append(run.points.assign(run_id=run_id))
+        kept.append({**m, "run_id": run_id})
+    if not kept:
+        raise DataError(f"{runs_url}: no readable completed run ({skipped[0]})")
     cv = pd.concat(curves, ignore_index=True).sort_values(["created", "run_id"], kind="stable")
     cv = cv.drop_duplicates([*_BOARD, "family", *_CONFIG], keep="last")
     pts = pd.concat(points, ignore_index=True)
     pts = pts.merge(cv[_POINT_KEY], on=_POINT_KEY)
-    return Collected(cv.reset_index(drop=True), pts, runs)
+    return Collected(cv.reset_index(drop=True), pts, kept, skipped)
 
 
 # ---------------------------------------------------------------------------------- ranking
@@ -237,6 +253,8 @@ def _overall(per_family: pd.DataFrame) -> pd.DataFrame:
             "c_max": math.nan,
             "best_single": "",
             "synthetic": bool(g["synthetic"].any()),
+            "n_test": int(g["n_test"].sum()),
+            "small_sample": bool(g["small_sample"].any()),
         }
         rows.append(row)
     return pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "router_name"])
@@ -291,12 +309,15 @@ def markdown(table: pd.DataFrame, provenance: dict[str, Any]) -> str:
                 "|---:|---|---|---|---:|---:|",
             ]
             for r in g.itertuples():
+                mark = "\\*" if r.small_sample else ""
                 out.append(
-                    f"| {r.rank} | {r.router} | {_ci(r.aiq, r.aiq_lo, r.aiq_hi)} | "
-                    f"{_ci(r.max_quality, r.max_quality_lo, r.max_quality_hi)} | "
+                    f"| {r.rank} | {r.router} | {_ci(r.aiq, r.aiq_lo, r.aiq_hi)}{mark} | "
+                    f"{_ci(r.max_quality, r.max_quality_lo, r.max_quality_hi)}{mark} | "
                     f"{_usd(r.cost_at_max_quality)} | {_usd(r.cost_to_match_best_single)} |"
                 )
             out.append("")
+    if table["small_sample"].any():
+        out += [SMALL_NOTE.replace("*", "\\*", 1), ""]
     return "\n".join(out)
 
 
@@ -389,17 +410,30 @@ def refresh(
     folder = store.join(out_url, "versions", vid)
     for name, data in files.items():
         store.write_bytes(store.join(folder, name), data, storage_options)
-    store.write_bytes(store.join(out_url, "LATEST"), f"{vid}\n".encode(), storage_options)
-    store.write_bytes(store.join(out_url, "index.html"), files["index.html"], storage_options)
+    if _latest_id(out_url, storage_options) < vid:  # LATEST never moves back to an older version
+        store.write_bytes(store.join(out_url, "LATEST"), f"{vid}\n".encode(), storage_options)
+        store.write_bytes(store.join(out_url, "index.html"), files["index.html"], storage_options)
     _prune(out_url, keep, storage_options)
     return folder
 
 
+def _latest_id(out_url: str, storage_options: dict[str, Any] | None) -> str:
+    """The version id LATEST names ("" when nothing is published yet)."""
+    try:
+        return store.read_bytes(store.join(out_url, "LATEST"), storage_options).decode().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def _prune(out_url: str, keep: int, storage_options: dict[str, Any] | None) -> None:
+    """Delete versions beyond the newest ``keep``, but only those older than the version LATEST
+    names (re-read now) and older than :data:`PRUNE_GRACE`: a refresh still writing its version
+    may be about to name it."""
     versions = store.list_dir(store.join(out_url, "versions"), storage_options)
-    latest = read_latest(out_url, storage_options).rsplit("/", 1)[-1]
+    latest = _latest_id(out_url, storage_options)
+    cutoff = f"{dt.datetime.now(dt.UTC) - PRUNE_GRACE:%Y%m%dT%H%M%S%fZ}"
     for vid in versions[:-keep]:
-        if vid != latest:
+        if vid < latest and vid < cutoff:
             store.remove(store.join(out_url, "versions", vid), storage_options)
 
 

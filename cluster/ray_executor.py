@@ -481,9 +481,16 @@ class RayExecutor:
         self.replacements += 1
         limit = 4 * len(lay.slots)
         if self.replacements > limit:
-            raise RuntimeError(f"Ray actors died {self.replacements} times (limit {limit})")
+            raise ClusterError(
+                f"Ray actors died {self.replacements} times (limit {limit}); the cells finished "
+                "so far are stored: run the same command again to resume"
+            )
         ray.kill(lay.slots[j].actor)
         self._start(lay.slots[j])
+
+
+class ClusterError(RuntimeError):
+    """The cluster failed past what the executor recovers from; one line, exit code 1."""
 
 
 def plan_shards(

@@ -19,6 +19,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -176,6 +177,79 @@ def user_errors(url: str) -> Iterator[None]:
         if not (no_credentials or is_transient(e)):
             raise
         raise DataError(f"{url}: {type(e).__name__}: {e}") from None
+
+
+# ------------------------------------------------------------------------------- outputs
+# Protocols results can be written to and found again later (memory:// dies with the process;
+# http:// and the archive protocols are read-only).
+WRITABLE = ("file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "hdfs", "sftp")
+
+
+def output_url(url: str) -> str:
+    """The output location as given, with ``~`` expanded for local paths; refuses empty URLs,
+    NUL bytes and protocols that cannot keep results (one line, naming the URL)."""
+    if not url or not url.strip():
+        raise DataError("output location is empty: expected a folder or URL (--out, output.url)")
+    if "\0" in url:
+        raise DataError(f"output location {url!r} contains a NUL byte")
+    if is_local(url):
+        path = os.path.expanduser(url.removeprefix("file://"))
+        return path
+    protocol = url.split("://", 1)[0].lower()
+    if protocol not in WRITABLE:
+        raise DataError(
+            f"output location {url!r}: protocol {protocol!r} cannot keep results; expected a "
+            f"local folder or one of {', '.join(p + '://' for p in WRITABLE[2:])}"
+        )
+    return url
+
+
+def check_output_file(url: str, storage_options: StorageOptions = None) -> str:
+    """An output file's URL (``~`` expanded), refused in one line unless it can be written and
+    kept: a persistent protocol, no folder or device in its place, a writable folder."""
+    url = output_url(url)
+    if is_local(url):
+        if os.path.exists(url) and not os.path.isfile(url):
+            raise DataError(
+                f"{url}: cannot write a file here: something other than a file is there"
+            )
+        if os.path.basename(url.rstrip("/")).strip() in ("", ".", ".."):
+            raise DataError(f"{url}: expected a file name, got a folder")
+        check_writable(os.path.dirname(os.path.abspath(url)), storage_options)
+    else:
+        check_writable(url.rsplit("/", 1)[0], storage_options)
+    return url
+
+
+def check_writable(url: str, storage_options: StorageOptions = None) -> None:
+    """Refuse, before any computation, an output location that cannot be written: a probe
+    object is written under ``url`` and removed again (nothing is left behind)."""
+    probe = join(url, f".routerbench-probe-{os.getpid()}-{random.getrandbits(32):08x}")
+    if is_local(url):
+        path = os.path.abspath(url)
+        existing = path
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise DataError(f"{url}: cannot write results: {existing} is not a folder")
+        try:  # a probe in the nearest existing folder: no folder is created to test
+            fd, tmp = tempfile.mkstemp(dir=existing, prefix=".routerbench-probe-")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as e:
+            raise DataError(f"{url}: cannot write results in {existing} ({e.strerror})") from None
+        return
+    with user_errors(url):
+        try:
+            fs, path = filesystem(probe, storage_options)
+            RETRY.call(lambda: fs.pipe_file(path, b""))
+            RETRY.call(lambda: fs.rm(path))
+        except (DataError, FileNotFoundError, PermissionError):
+            raise
+        except Exception as e:
+            if is_transient(e):
+                raise
+            raise DataError(f"{url}: cannot write results ({type(e).__name__}: {e})") from None
 
 
 # ------------------------------------------------------------------------------------ objects

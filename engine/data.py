@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,49 @@ def _as_str_array(values: Sequence[str] | np.ndarray, what: str, n: int) -> np.n
         raise DataError(f"{what}: expected {n} values, got shape {arr.shape}")
     if not all(type(x) is str for x in arr):
         arr = np.array([str(x) for x in arr], dtype=object)
+    _check_text(arr, what)
     return arr
+
+
+def _check_text(values: Sequence[str] | np.ndarray, what: str) -> None:
+    """Names are text: each must encode as UTF-8 (no lone surrogates), checked in one pass."""
+    try:
+        "".join(values).encode("utf-8")
+    except UnicodeEncodeError:
+        for i, x in enumerate(values):
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise DataError(
+                    f"{what}: value at row {i} is not valid text ({e.reason} at character "
+                    f"{e.start}): expected UTF-8 encodable strings"
+                ) from None
+
+
+_CHUNK = 1 << 16  # strings encoded and hashed at a time
+
+
+def _hash_strings(h: Any, tag: bytes, strings: Sequence[str] | np.ndarray | None) -> None:
+    """Add a tagged, length-prefixed list of strings (None: absent) to a hash."""
+    if strings is None:
+        h.update(tag + b":none;")
+        return
+    h.update(tag + b":%d;" % len(strings))
+    for lo in range(0, len(strings), _CHUNK):
+        enc = [str(x).encode("utf-8", "surrogatepass") for x in strings[lo : lo + _CHUNK]]
+        h.update(np.array([len(b) for b in enc], dtype="<i8").tobytes())
+        h.update(b"".join(enc))
+
+
+def _hash_array(h: Any, tag: bytes, arr: np.ndarray | None) -> None:
+    """Add a tagged float64 array with its shape (None: absent) to a hash, without a copy."""
+    if arr is None:
+        h.update(tag + b":none;")
+        return
+    a = np.ascontiguousarray(arr, dtype="<f8")
+    h.update(tag + b":" + ",".join(map(str, a.shape)).encode() + b";")
+    if a.size:
+        h.update(memoryview(a.reshape(-1)).cast("B"))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,7 +118,8 @@ class RoutingData:
     - ``prompt_ids``: n unique strings; ``eval_names``: n strings; ``families`` derived from
       ``eval_names`` by :func:`family_of` unless given.
     - optional ``prompts`` (n strings), ``features[n, d]``, ``latency[n, m]``.
-    - ``source`` says where the data came from; ``synthetic`` labels generated data.
+    - ``source`` says where the data came from; ``synthetic`` labels generated data;
+      ``features_source`` says how the features were made (part of the fingerprint).
 
     >>> d = RoutingData(quality=[[1.0, 0.0]], cost=[[0.1, 0.01]], models=["a", "b"],
     ...                 prompt_ids=["p0"], eval_names=["mmlu-x"])
@@ -94,6 +138,7 @@ class RoutingData:
     latency: np.ndarray | None = None
     source: str = "<memory>"
     synthetic: bool = False
+    features_source: str = ""
 
     def __post_init__(self) -> None:
         src = self.source
@@ -109,6 +154,7 @@ class RoutingData:
         if n == 0 or m == 0:
             raise DataError(f"{src}: need at least one prompt and one model, got {n} x {m}")
         models = tuple(str(x) for x in self.models)
+        _check_text(models, f"{src}: model names")
         if len(models) != m:
             raise DataError(f"{src}: {m} model columns but {len(models)} model names")
         if len(set(models)) != m:
@@ -130,6 +176,19 @@ class RoutingData:
             raise DataError(
                 f"{src}: cost must be >= 0, model {models[bad[1]]!r} has {c[bad[0], bad[1]]!r} "
                 f"at prompt row {bad[0]}"
+            )
+        largest = float(np.nanmax(c)) if not np.isnan(c).all() else 0.0
+        if largest * c.size >= np.finfo(np.float64).max:  # any sum of costs must stay finite
+            raise DataError(
+                f"{src}: costs up to {largest:.3g} over {c.size} outcomes can sum past float64's "
+                "range; expected costs in USD per prompt"
+            )
+        tiny = (q > 0) & (q < np.finfo(np.float64).tiny)
+        if tiny.any():
+            bad = np.argwhere(tiny)[0]
+            raise DataError(
+                f"{src}: quality {q[bad[0], bad[1]]!r} of model {models[bad[1]]!r} at prompt row "
+                f"{bad[0]} is subnormal: expected a score in [0, 1] (a damaged file?)"
             )
         nan_cost = np.isnan(c) & ~np.isnan(q)
         if nan_cost.any():
@@ -164,8 +223,9 @@ class RoutingData:
             lat = np.array(self.latency, dtype=np.float64, copy=True)
             if lat.shape != q.shape:
                 raise DataError(f"{src}: latency shape {lat.shape} must equal {q.shape}")
-            if (lat[~np.isnan(lat)] < 0).any():
-                raise DataError(f"{src}: latency must be >= 0")
+            known = lat[~np.isnan(lat)]
+            if (known < 0).any() or np.isinf(known).any():
+                raise DataError(f"{src}: latency must be finite and >= 0")
         for arr in (q, c, feats, lat):
             if arr is not None:
                 arr.setflags(write=False)
@@ -273,18 +333,43 @@ class RoutingData:
         keep = np.asarray(~self.missing.any(axis=1))
         return self if keep.all() else self.take(keep)
 
-    def with_features(self, features: np.ndarray) -> RoutingData:
-        return dataclasses.replace(self, features=features)
+    def with_features(self, features: np.ndarray, source: str = "") -> RoutingData:
+        """The same prompts with ``features[n, d]`` attached; ``source`` says how they were made
+        (a file, an embedding model) and is part of the :meth:`fingerprint`."""
+        return dataclasses.replace(self, features=features, features_source=source)
 
     def fingerprint(self) -> str:
-        """sha256 of the outcome arrays, ids and model names: a content hash of the data."""
-        h = hashlib.sha256()
-        h.update("\x1f".join(self.models).encode())
-        h.update("\x1f".join(self.prompt_ids.tolist()).encode())
-        h.update("\x1f".join(self.eval_names.tolist()).encode())
-        h.update(np.ascontiguousarray(self.quality).tobytes())
-        h.update(np.ascontiguousarray(self.cost).tobytes())
-        return h.hexdigest()
+        """sha256 of everything a result can depend on, computed once per instance.
+
+        Covered: model names and their order, prompt ids, eval names, families, prompt text,
+        quality, cost, latency, features and ``features_source``; each part is tagged and
+        length-prefixed, so no two different data sets share a byte stream (an absent part
+        differs from an empty one). Not covered: ``source`` (the same content read from another
+        path is the same data) and ``synthetic`` (a label, not content). Large arrays are hashed
+        in place and strings in chunks, so the cost is one pass over the data.
+        """
+        cached: str | None = self.__dict__.get("_fingerprint")
+        if cached is None:
+            h = hashlib.sha256(b"routerbench.RoutingData/2")
+            _hash_strings(h, b"models", self.models)
+            for tag, strings in (
+                (b"prompt_ids", self.prompt_ids),
+                (b"eval_names", self.eval_names),
+                (b"families", self.families),
+                (b"prompts", self.prompts),
+            ):
+                _hash_strings(h, tag, strings)
+            for tag, arr in (
+                (b"quality", self.quality),
+                (b"cost", self.cost),
+                (b"latency", self.latency),
+                (b"features", self.features),
+            ):
+                _hash_array(h, tag, arr)
+            _hash_strings(h, b"features_source", [self.features_source])
+            cached = h.hexdigest()
+            object.__setattr__(self, "_fingerprint", cached)
+        return cached
 
     def __repr__(self) -> str:  # short: arrays can be large
         tag = ", synthetic" if self.synthetic else ""

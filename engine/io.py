@@ -19,6 +19,10 @@ s3://, ...).
 
 Pickles are read with :func:`routerbench.engine.safepickle.safe_load`, never ``pickle.load``.
 Every mistake in a file is a one-line :class:`DataError` naming the URL and the column or key.
+A local path must name a regular file (not a folder, FIFO or device). Beyond the rules of
+:class:`RoutingData`, a loaded table is refused when a quality is a subnormal float (between 0
+and 2.2e-308: corruption, not a score), when a latency is infinite, and when costs (or latencies)
+are so large that a sum of all of them (``max x prompts x models``) would overflow float64.
 
 Layout ``routing-data/1``: one row per prompt, in the data's order.
 
@@ -50,7 +54,10 @@ import contextlib
 import json
 import os
 import pickle
+import re
+import stat
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,6 +101,8 @@ _TEXT_COLUMNS = ("prompt_id", "model", "family", "eval_name", "prompt")
 _NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "empty"}
 _TABLE_COLUMNS = ("prompt_id", "eval_name", "family", "quality", "cost", "latency", "prompt")
 _META = b"routerbench."
+_TINY = np.finfo(np.float64).tiny  # the smallest normal float64
+_BIG = np.finfo(np.float64).max
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -112,6 +121,15 @@ def load(
     """
     kind = _file_kind(url, format)
     obj = _read(url, kind, storage_options)
+    try:
+        return _parse(obj, url, kind, format)
+    except (DataError, NameError, ImportError):  # ours, or a bug in this code: not the file's
+        raise
+    except Exception as exc:  # a value no check foresaw: still one line naming the file
+        raise DataError(f"{url}: cannot use the table ({_first_line(exc)})") from None
+
+
+def _parse(obj: Any, url: str, kind: str, format: str | None) -> RoutingData:
     if kind == "pickle":
         frame = _columns_checked(obj, url)
         layout = format or ("upstream-long" if "model_name" in frame.columns else "upstream-wide")
@@ -126,7 +144,7 @@ def load(
             f"{url}: not a routerbench Parquet file (no 'routerbench.format' schema metadata); "
             "pass format='long' for a long table"
         )
-    return _from_long(_columns_checked(obj.to_pandas(), url), url)
+    return _from_long(_columns_checked(obj.to_pandas(use_threads=False), url), url)
 
 
 def _file_kind(url: str, format: str | None) -> str:
@@ -146,18 +164,48 @@ def _file_kind(url: str, format: str | None) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = (str(exc).splitlines() or [""])[0][:200]
+    try:
+        text = (str(exc).splitlines() or [""])[0][:200]
+    except Exception:  # a message that cannot be shown (recursive, too long an int)
+        text = "?"
     return f"{type(exc).__name__}: {text}"
+
+
+def _show(value: object, limit: int = 80) -> str:
+    """``repr(value)`` on one line, cut to ``limit`` characters (never raises)."""
+    try:
+        text = repr(value).replace("\n", " ")
+    except Exception:  # too deep, too long an int
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def _open(url: str, storage_options: dict[str, Any] | None) -> Any:
+    """The file at ``url``, opened for reading; a local path must be a regular file (a FIFO
+    would block, a device never end)."""
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    if isinstance(fs, LocalFileSystem):
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            what = next((name for test, name in _FILE_KINDS if test(mode)), "a device")
+            raise DataError(f"{url}: is {what}, expected a regular file")
+    return fs.open(path, "rb")
 
 
 def _read(url: str, kind: str, storage_options: dict[str, Any] | None) -> Any:
     what = {"pickle": "pickle", "parquet": "Parquet file", "csv": "CSV file"}[kind]
     try:
-        with fsspec.open(url, "rb", **(storage_options or {})) as f:
+        with _open(url, storage_options) as f:
             if kind == "pickle":
                 return safe_load(f, name=url)
             if kind == "parquet":
-                return pq.read_table(f)
+                if f.read(4) != b"PAR1":  # pyarrow reads the footer only
+                    raise DataError(f"{url}: not a Parquet file (it must begin with PAR1)")
+                f.seek(0)
+                return pq.read_table(f, use_threads=False)
             return pd.read_csv(
                 f,
                 dtype=dict.fromkeys(_TEXT_COLUMNS, str),
@@ -179,7 +227,7 @@ def _columns_checked(obj: object, url: str) -> pd.DataFrame:
     names = [str(c) for c in obj.columns]
     if len(set(names)) != len(names):
         dup = next(c for c in names if names.count(c) > 1)
-        raise DataError(f"{url}: column {dup!r} appears more than once")
+        raise DataError(f"{url}: column {_show(dup)} appears more than once")
     if len(obj) == 0:
         raise DataError(f"{url}: the table is empty (no rows)")
     obj.columns = pd.Index(names, dtype=object)
@@ -198,27 +246,71 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) or v is None
 
 
+def _as_float(v: object) -> bool:
+    try:
+        float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
 def _numbers(series: pd.Series, url: str, col: str) -> np.ndarray:
-    """The column as float64 (None/NaN -> NaN); a DataError unless every value is a number."""
+    """The column as float64 (None/NaN -> NaN); a DataError unless every value is a number
+    that a float64 holds."""
     kind = pd.api.types.infer_dtype(series, skipna=True)
-    if kind not in _NUMERIC_KINDS:
-        bad = next((v for v in series if not _is_number(v)), series.iloc[0])
-        raise DataError(f"{url}: column {col!r} must hold numbers, found {kind} value {bad!r}")
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if kind not in _NUMERIC_KINDS:  # show a value that is no number even as text
+        bad = next((v for v in series if not _is_number(v) and not _as_float(v)), None)
+        bad = next((v for v in series if not _is_number(v)), None) if bad is None else bad
+        raise DataError(
+            f"{url}: column {_show(col)} must hold numbers, found {kind} value {_show(bad)}"
+        )
+    try:
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError, OverflowError):  # e.g. an int of 400 digits
+        bad = next((v for v in series if not _as_float(v)), None)
+        raise DataError(
+            f"{url}: column {_show(col)} must hold numbers a float64 can hold, found {_show(bad)}"
+        ) from None
+
+
+_SCALAR_TEXT = (str, int, float, np.integer, np.floating)
 
 
 def _strings(series: pd.Series, url: str, col: str, *, key: bool = False) -> np.ndarray:
-    """The column as an object array of str; no missing values (and no "" in a key column)."""
+    """The column as an object array of valid text (UTF-8 encodable); numbers become text; no
+    missing values (and no "" in a key column)."""
     arr = series.to_numpy(dtype=object)
     missing = pd.isna(arr)
     if key:
         missing |= arr == ""
     if missing.any():
         i = int(np.argmax(missing))
-        raise DataError(f"{url}: column {col!r} has a missing value at row {i}")
+        raise DataError(f"{url}: column {_show(col)} has a missing value at row {i}")
     if pd.api.types.infer_dtype(arr, skipna=False) != "string":
+        bad = [v for v in arr if not isinstance(v, _SCALAR_TEXT) or isinstance(v, bool)][:1]
+        if bad:
+            raise DataError(
+                f"{url}: column {_show(col)} must hold text, found {type(bad[0]).__name__} "
+                f"{_show(bad[0])}"
+            )
         arr = np.array([str(v) for v in arr], dtype=object)
+    try:  # before pandas turns the column into Arrow strings, which would raise
+        "".join(arr).encode("utf-8")
+    except UnicodeEncodeError:
+        i = next(i for i, v in enumerate(arr) if not _is_text(v))
+        raise DataError(
+            f"{url}: column {_show(col)} row {i} is not valid text (a lone surrogate): expected "
+            "UTF-8 encodable strings"
+        ) from None
     return arr
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_outcomes(
@@ -229,19 +321,49 @@ def _check_outcomes(
     models: Sequence[str],
     columns: tuple[Sequence[str], Sequence[str]],
 ) -> None:
-    """Quality in [0, 1] or NaN; cost finite and >= 0, NaN only where quality is NaN too."""
+    """Quality in [0, 1] or NaN, and not subnormal (a corrupt value: no score is 1e-310); cost
+    finite and >= 0, NaN only where quality is NaN too, small enough that a sum of all of them
+    stays finite."""
     key, ids = where
-    for arr, ok, cols, rule in (
-        (q, np.isnan(q) | ((q >= 0) & (q <= 1)), columns[0], "quality in [0, 1] (or NaN)"),
-        (c, ((c >= 0) & (c < np.inf)) | (np.isnan(c) & np.isnan(q)), columns[1], "costs >= 0"),
+    nan_note = " (NaN cost is allowed only for a missing outcome)"
+    for arr, ok, cols, rule, note in (
+        (q, np.isnan(q) | ((q >= 0) & (q <= 1)), columns[0], "quality in [0, 1] (or NaN)", ""),
+        (
+            c,
+            (c >= 0) & (c < np.inf) | np.isnan(c) & np.isnan(q),
+            columns[1],
+            "costs >= 0",
+            nan_note,
+        ),
+        (q, np.isnan(q) | (q == 0) | (q >= _TINY), columns[0], "no subnormal quality", ""),
     ):
         if not ok.all():
             i, j = np.argwhere(~ok)[0]
             raise DataError(
-                f"{url}: column {cols[j]!r} must hold {rule}, found {float(arr[i, j])!r} for "
-                f"{key} {ids[i]!r}, model {models[j]!r}"
-                + (" (NaN cost is allowed only for a missing outcome)" if arr is c else "")
+                f"{url}: column {_show(cols[j])} must hold {rule}, found {float(arr[i, j])!r} for "
+                f"{key} {_show(ids[i])}, model {_show(models[j])}{note}"
             )
+    _check_sums(url, c, "cost", models)
+
+
+def _check_sums(url: str, values: np.ndarray, what: str, models: Sequence[str]) -> None:
+    """A sum of every value (a bootstrap or cascade total at worst) must stay finite."""
+    known = values[~np.isnan(values)]
+    top = float(known.max()) if known.size else 0.0
+    if top * values.size >= _BIG:
+        j = int(np.nanargmax(values) % values.shape[1])
+        raise DataError(
+            f"{url}: {what} {top!r} of model {_show(models[j])} is too large: a sum over "
+            f"{values.shape[0]} prompts x {values.shape[1]} models would overflow float64"
+        )
+
+
+def _latency(url: str, lat: np.ndarray, models: Sequence[str]) -> np.ndarray:
+    """Latencies finite and >= 0 (or NaN), small enough that their sum stays finite."""
+    if (lat < 0).any() or np.isinf(lat).any():
+        raise DataError(f"{url}: column 'latency' must hold finite latencies >= 0 (or NaN)")
+    _check_sums(url, lat, "latency", models)
+    return lat
 
 
 def _from_wide(frame: pd.DataFrame, url: str) -> RoutingData:
@@ -266,7 +388,7 @@ def _from_wide(frame: pd.DataFrame, url: str) -> RoutingData:
     ids = _strings(frame["sample_id"], url, "sample_id", key=True)
     dup = pd.Index(ids).duplicated()
     if dup.any():
-        raise DataError(f"{url}: column 'sample_id' must be unique, {ids[dup][0]!r} repeats")
+        raise DataError(f"{url}: column 'sample_id' must be unique, {_show(ids[dup][0])} repeats")
     _check_outcomes(url, q, c, ("sample_id", ids), models, (models, cost_cols))
     return RoutingData(
         quality=q,
@@ -293,7 +415,7 @@ def _from_long(frame: pd.DataFrame, url: str) -> RoutingData:
     unknown = [c for c in frame.columns if c not in _LONG_COLUMNS]
     if unknown:
         raise DataError(
-            f"{url}: unknown column {unknown[0]!r}; a long table has the columns "
+            f"{url}: unknown column {_show(unknown[0])}; a long table has the columns "
             f"{list(_LONG_COLUMNS)} (the first four required)"
         )
     _require(frame, url, _LONG_COLUMNS[:4], "a long table")
@@ -331,8 +453,8 @@ def _from_rows(
     if dup.size:
         r0, r1 = order[dup[0]], order[dup[0] + 1]
         raise DataError(
-            f"{url}: ({key}, {model}) pair ({ids[r0]!r}, {names[r0]!r}) appears twice, at rows "
-            f"{r0} and {r1}; each pair may appear once"
+            f"{url}: ({key}, {model}) pair ({_show(ids[r0])}, {_show(names[r0])}) appears twice, "
+            f"at rows {r0} and {r1}; each pair may appear once"
         )
 
     def grid(values: np.ndarray) -> np.ndarray:
@@ -347,9 +469,7 @@ def _from_rows(
     )
     lat = None
     if latency is not None:
-        lat = grid(_numbers(frame[latency], url, latency))
-        if (lat < 0).any():
-            raise DataError(f"{url}: column {latency!r} must hold latencies >= 0 (or NaN)")
+        lat = _latency(url, grid(_numbers(frame[latency], url, latency)), list(models))
     first = np.unique(pc, return_index=True)[1]  # first row of each prompt
     fields: dict[str, np.ndarray] = {}
     for field, col in per_prompt.items():
@@ -358,8 +478,8 @@ def _from_rows(
         if differs.size:
             r = differs[0]
             raise DataError(
-                f"{url}: column {col!r} must be the same on every row of {key} {ids[r]!r}, found "
-                f"{vals[first[pc[r]]]!r} and {vals[r]!r}"
+                f"{url}: column {col!r} must be the same on every row of {key} {_show(ids[r])}, "
+                f"found {_show(vals[first[pc[r]]])} and {_show(vals[r])}"
             )
         fields[field] = vals[first]
     return RoutingData(
@@ -375,23 +495,37 @@ def _from_rows(
     )
 
 
-def _from_table(table: pa.Table, meta: dict[bytes, bytes], url: str) -> RoutingData:
-    version = meta[_META + b"format"].decode()
-    if version != LAYOUT:
-        raise DataError(f"{url}: routerbench.format is {version!r}; this version reads {LAYOUT!r}")
+def _meta_text(meta: dict[bytes, bytes], key: str, url: str) -> str | None:
+    """Schema metadata ``routerbench.<key>`` as text (None if absent)."""
+    raw = meta.get(_META + key.encode())
     try:
-        models = json.loads(meta.get(_META + b"models", b""))
-    except ValueError:
+        return None if raw is None else raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{url}: schema metadata 'routerbench.{key}' must be UTF-8 text") from None
+
+
+def _from_table(table: pa.Table, meta: dict[bytes, bytes], url: str) -> RoutingData:
+    version = _meta_text(meta, "format", url)
+    if version != LAYOUT:
+        raise DataError(
+            f"{url}: routerbench.format is {_show(version)}; this version reads {LAYOUT!r}"
+        )
+    try:
+        models = json.loads(_meta_text(meta, "models", url) or "")
+    except (ValueError, RecursionError):
         models = None
     if not isinstance(models, list) or not models or not all(isinstance(x, str) for x in models):
         raise DataError(f"{url}: schema metadata 'routerbench.models' must be a JSON list of names")
-    dim_text = meta.get(_META + b"features_dim", b"-1").decode()
-    if not dim_text.lstrip("-").isdigit():
-        raise DataError(f"{url}: schema metadata 'routerbench.features_dim' must be an integer")
-    dim = int(dim_text)
+    dim_text = _meta_text(meta, "features_dim", url)
+    if dim_text is not None and not re.fullmatch("[0-9]{1,9}", dim_text):
+        raise DataError(
+            f"{url}: schema metadata 'routerbench.features_dim' must be an integer >= 0, found "
+            f"{_show(dim_text)}"
+        )
+    dim = -1 if dim_text is None else int(dim_text)
     unknown = [c for c in table.column_names if c not in (*_TABLE_COLUMNS, "features")]
     if unknown:
-        raise DataError(f"{url}: unknown column {unknown[0]!r} in a {LAYOUT} file")
+        raise DataError(f"{url}: unknown column {_show(unknown[0])} in a {LAYOUT} file")
     n, m = table.num_rows, len(models)
     if n == 0:
         raise DataError(f"{url}: the table is empty (no rows)")
@@ -403,7 +537,7 @@ def _from_table(table: pa.Table, meta: dict[bytes, bytes], url: str) -> RoutingD
             raise DataError(f"{url}: column {col!r} must be of type string, found {arr.type}")
         if arr.null_count:
             raise DataError(f"{url}: column {col!r} has {arr.null_count} missing values")
-        return arr.to_numpy(zero_copy_only=False).astype(object)
+        return _strings(pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object), url, col)
 
     def matrix(col: str, width: int) -> np.ndarray:
         arr = table.column(col)
@@ -427,19 +561,24 @@ def _from_table(table: pa.Table, meta: dict[bytes, bytes], url: str) -> RoutingD
     elif dim == 0:
         features = np.empty((n, 0))
     names = table.column_names
+    source = _meta_text(meta, "source", url)
+    fields: dict[str, Any] = {
+        "eval_names": text("eval_name"),
+        "families": text("family"),
+        "prompts": text("prompt") if "prompt" in names else None,
+        "latency": _latency(url, matrix("latency", m), models) if "latency" in names else None,
+    }
     try:
         return RoutingData(
             quality=q,
             cost=c,
             models=tuple(models),
             prompt_ids=ids,
-            eval_names=text("eval_name"),
-            families=text("family"),
-            prompts=text("prompt") if "prompt" in names else None,
             features=features,
-            latency=matrix("latency", m) if "latency" in names else None,
-            source=meta.get(_META + b"source", url.encode()).decode(),
+            source=url if source is None else source,
             synthetic=meta.get(_META + b"synthetic") == b"true",
+            features_source=_meta_text(meta, "features_source", url) or "",
+            **fields,
         )
     except DataError as exc:  # the stored source is not the file being read: name the file
         raise DataError(f"{url}: {exc}") from None
@@ -562,6 +701,7 @@ def to_table(data: RoutingData) -> pa.Table:
         "models": json.dumps(list(data.models)),
         "source": data.source,
         "synthetic": "true" if data.synthetic else "false",
+        "features_source": data.features_source,
     }
     if data.latency is not None:
         cols["latency"] = _fixed(data.latency)
@@ -616,6 +756,8 @@ def write_local_atomic(path: str, payload: bytes) -> None:
     """Write a local file all or nothing: a fresh temporary name in the same folder (created with
     the usual mode), then an atomic rename; on any error the temporary file is removed."""
     folder, base = os.path.split(os.path.abspath(path))
+    if os.path.lexists(path) and not os.path.isfile(path):  # never replace a device or folder
+        raise DataError(f"{path}: cannot write a file here: it is not a regular file")
     tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "xb") as f:
@@ -669,11 +811,11 @@ def summarize(data: RoutingData) -> pd.DataFrame:
             "n_missing": data.n_prompts - n_known,
         }
     )
-    fams = data.families.astype(str)
+    counts = Counter(data.families.tolist())  # no fixed-width copy: one long name is n long
     out.attrs = {
         "rows": data.n_prompts,
         "models": data.n_models,
-        "families": {f: int((fams == f).sum()) for f in data.family_names()},
+        "families": {f: counts[f] for f in data.family_names()},
         "source": data.source,
         "synthetic": data.synthetic,
     }

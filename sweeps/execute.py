@@ -7,11 +7,13 @@ business: in this process by default, or on Ray (``routerbench.cluster``), with 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from routerbench.engine.data import RoutingData
+from routerbench.routers.base import RouterError, check_data
 from routerbench.sweeps.runner import (
     Cell,
     CellResult,
@@ -24,7 +26,7 @@ from routerbench.sweeps.runner import (
     single_model_ranges,
     summarize,
 )
-from routerbench.sweeps.spec import Spec
+from routerbench.sweeps.spec import Spec, SpecError
 
 # Evaluates cells (in any order, anywhere) and yields their results.
 Executor = Callable[
@@ -32,14 +34,38 @@ Executor = Callable[
 ]
 
 
-def load_data(spec: Spec, url: str | None = None) -> RoutingData:
-    """The spec's data (``url`` overrides it): a URL, or the embedded synthetic set."""
+def load_data(
+    spec: Spec, url: str | None = None, storage_options: dict[str, Any] | None = None
+) -> RoutingData:
+    """The spec's data (``url`` overrides it): a URL (fsspec ``storage_options`` for it), or
+    the embedded synthetic set."""
     from routerbench.engine import io, synth
 
     url = url if url is not None else spec.data["url"]
     if url:
-        return io.load(url).complete()
+        return io.load(url, storage_options=storage_options).complete()
     return synth.generate(spec.data["synthetic_n"], spec.data["synthetic_seed"])
+
+
+BYTES_PER_OUTCOME = 48  # quality, cost and the working copies an evaluation makes (float64)
+BYTES_PER_PROMPT = 400  # ids, names, text and per-prompt arrays, roughly
+
+
+def check_memory(spec: Spec, url: str | None = None, *, force: bool = False) -> None:
+    """Refuse, before generating it, an embedded data set larger than this machine's memory
+    (``force``: for a machine or cluster that has the room). Loaded data is already in memory."""
+    from routerbench.engine.synth import PRICES
+
+    if (url if url is not None else spec.data["url"]) or force:
+        return
+    n = spec.data["synthetic_n"]
+    need = n * (len(PRICES) * BYTES_PER_OUTCOME + BYTES_PER_PROMPT)
+    have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > have:
+        raise SpecError(
+            f"{spec.source}: data.synthetic_n = {n} needs about {need / 2**30:.1f} GiB of "
+            f"memory, more than this machine's {have / 2**30:.1f} GiB (--force to run anyway)"
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,13 @@ def plan(spec: Spec, data: RoutingData) -> Plan:
     """Families, splits and cells of a spec on its data; nothing is evaluated."""
     fams = select_families(data, spec.data["families"])
     sp = spec.split
+    if sp["kind"] == "kfold":
+        fewest = min(int((data.families == f).sum()) for f in fams)
+        if sp["folds"] > fewest:
+            raise SpecError(
+                f"{spec.source}: split.folds = {sp['folds']} is more than the {fewest} prompts "
+                "of the smallest selected family (every fold needs test prompts)"
+            )
     splits = make_splits(data, fams, sp["kind"], sp["seeds"], sp["train_fraction"], sp["folds"])
     routers = []
     for r in spec.routers:
@@ -65,7 +98,22 @@ def plan(spec: Spec, data: RoutingData) -> Plan:
                 for m in ([g["model"]] if "model" in g else data.models)
             ]
         routers.append((r.name, grid, r.knobs))
-    return Plan(data, fams, splits, plan_cells(routers, splits))
+    cells = plan_cells(routers, splits)
+    train: dict[str, int] = {}  # family -> its fewest training prompts over the splits
+    for split in splits:
+        for fam, rows in split.train.items():
+            if len(split.test.get(fam, ())):
+                train[fam] = min(train.get(fam, len(rows)), len(rows))
+    for cell in cells:  # the data's facts, checked before anything is computed
+        try:
+            check_data(cell.build(), data.models, train)
+        except RouterError as e:
+            raise SpecError(f"{spec.source}: {e}") from None
+    if spec.search["kind"] == "optuna":
+        from routerbench.sweeps.search import check_space  # search imports this module
+
+        check_space(spec, (data.models, train))
+    return Plan(data, fams, splits, cells)
 
 
 def local_executor(

@@ -193,8 +193,8 @@ def _check_values(
                     router = create(
                         name, **{**params, **dict(zip(others, combo, strict=True)), key: v}
                     )
-                    if facts is not None:
-                        check_data(router, *facts)
+                    if facts is not None:  # model names only: a k too large for some
+                        check_data(router, facts[0], {})  # families fails those trials alone
                     break
                 except RouterError as e:
                     errors.append(e)

@@ -83,6 +83,17 @@ FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "url": (str, "runs", "results folder or URL"),
     },
 }
+# Allowed ranges of numeric keys (inclusive). Upper bounds keep a typo from asking for work no
+# machine can do: 10**7 replicates or 1000 folds are far past what changes any reported digit.
+RANGES: dict[str, tuple[int, int]] = {
+    "data.synthetic_n": (1, 50_000_000),
+    "data.synthetic_seed": (0, 2**63 - 1),
+    "split.folds": (2, 1000),
+    "search.trials": (1, 1_000_000),
+    "search.parallel": (1, 10_000),
+    "search.seed": (0, 2**63 - 1),
+    "metrics.bootstrap": (0, 100_000),
+}
 ROUTER_KEYS = {
     "name": "registered router name",
     "params": "fixed hyperparameters",
@@ -204,8 +215,12 @@ def _router(src: str, i: int, raw: Any) -> RouterSpec:
     knobs = raw.get("knobs")
     if knobs is not None:
         knobs = _typed(src, f"{at}.knobs", knobs, list, None)
-        if not knobs or not all(isinstance(x, int | float) for x in knobs):
-            raise SpecError(f"{src}: '{at}.knobs' must be a non-empty list of numbers")
+        if not knobs or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) and x == x for x in knobs
+        ):
+            raise SpecError(
+                f"{src}: '{at}.knobs' must be a non-empty list of numbers (NaN is not a knob)"
+            )
         knobs = tuple(float(x) for x in knobs)
         check_knobs = getattr(REGISTRY[name], "check_knobs", None)
         problem = check_knobs(knobs) if check_knobs else None
@@ -247,20 +262,26 @@ def parse(doc: Mapping[str, Any], *, source: str = "<spec>", text: str = "") -> 
     _check_choice(source, "metrics.aiq_range", parsed["metrics"]["aiq_range"], AIQ_RANGES)
     for obj in parsed["search"]["objective"]:
         _check_choice(source, "search.objective", obj, OBJECTIVES)
-    for key, lo in (("search.trials", 1), ("search.parallel", 1), ("split.folds", 2)):
+    for key, (lo, hi) in RANGES.items():
         sec, k = key.split(".")
-        if parsed[sec][k] < lo:
-            raise SpecError(f"{source}: key {key!r} must be >= {lo} (got {parsed[sec][k]})")
-    if parsed["metrics"]["bootstrap"] < 0:
-        raise SpecError(f"{source}: key 'metrics.bootstrap' must be >= 0")
+        if not lo <= parsed[sec][k] <= hi:
+            raise SpecError(f"{source}: key {key!r} must be in [{lo}, {hi}] (got {parsed[sec][k]})")
+    if parsed["output"]["url"].strip() == "":
+        raise SpecError(f"{source}: key 'output.url' must not be empty (a folder or URL)")
+    fams = parsed["data"]["families"]
+    if not fams or not all(isinstance(f, str) and f for f in fams):
+        raise SpecError(f"{source}: key 'data.families' must be a non-empty list of names")
     for key in ("split.train_fraction", "split.validation_fraction", "metrics.confidence"):
         sec, k = key.split(".")
         if not 0.0 < parsed[sec][k] < 1.0:
             raise SpecError(f"{source}: key {key!r} must be in (0, 1) (got {parsed[sec][k]})")
     if not parsed["split"]["seeds"] or not all(
-        isinstance(s, int) for s in parsed["split"]["seeds"]
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63
+        for s in parsed["split"]["seeds"]
     ):
-        raise SpecError(f"{source}: key 'split.seeds' must be a non-empty list of integers")
+        raise SpecError(
+            f"{source}: key 'split.seeds' must be a non-empty list of integers in [0, 2**63)"
+        )
     raw_routers = doc.get("routers", [])
     if not isinstance(raw_routers, list) or not raw_routers:
         raise SpecError(f"{source}: [[routers]] must list at least one router")
@@ -286,6 +307,8 @@ def load(path: str) -> Spec:
         doc = tomllib.loads(text)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise SpecError(f"{path}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not a spec: its tables or lists are nested too deeply") from None
     return parse(doc, source=path, text=text)
 
 

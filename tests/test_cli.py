@@ -27,7 +27,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 @pytest.fixture(scope="module")
 def small_data():
-    return synth.generate(3000, seed=1)
+    return synth.generate(12000, seed=1)  # every paper family has >= 10 train prompts (knn k = 10)
 
 
 @pytest.fixture
@@ -271,3 +271,97 @@ class TestReportAndPlot:
         """report on a folder that is not a run is one line, exit 2."""
         rc, _, err = run(["report", str(tmp_path)], capsys)
         assert rc == 2 and "not a completed run" in err and err.count("\n") == 1
+
+
+class TestRunOutcome:
+    SPEC = (
+        '[data]\nsynthetic_n = 3000\nfamilies = ["mmlu", "hellaswag"]\n'
+        '[[routers]]\nname = "oracle"\n[metrics]\nbootstrap = 10\n'
+    )
+
+    def test_failed_cells_exit_1(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A run whose cells fail writes what it has (tables, manifest) and exits 1 with one
+        summary line naming the first error."""
+        from routerbench.routers import reference
+
+        def broken(self: object, train: object) -> None:
+            raise ValueError("broken on purpose")
+
+        monkeypatch.setattr(reference.Oracle, "fit", broken)
+        spec = tmp_path / "s.toml"
+        spec.write_text(self.SPEC)
+        rc, _, err = run(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+        lines = err.strip().splitlines()
+        assert rc == 1 and len(lines) == 1 and "broken on purpose" in lines[0], err
+        (run_dir,) = (tmp_path / "o").iterdir()
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["failed_rows"] == 2
+
+    def test_plot_failure_is_a_warning(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A plot that fails is one warning line; results and manifest are written, exit 0."""
+        from routerbench.sweeps import plot
+
+        def broken(*a: object, **k: object) -> bytes:
+            raise ValueError("'yerr' must not contain negative values")
+
+        monkeypatch.setattr(plot, "plot_family", broken)
+        spec = tmp_path / "s.toml"
+        spec.write_text(self.SPEC)
+        rc, _, err = run(["run", str(spec), "--out", str(tmp_path / "o")], capsys)
+        warnings = [ln for ln in err.splitlines() if ln.startswith("routerbench: warning")]
+        assert rc == 0 and len(warnings) == 2 and all("yerr" in w for w in warnings)
+        (run_dir,) = (tmp_path / "o").iterdir()
+        assert (run_dir / "manifest.json").exists() and not (run_dir / "plots").exists()
+
+    def test_one_run_per_folder(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """While one run holds a run folder, a second run into it is refused in one line."""
+        import fcntl
+
+        from routerbench.cluster.resume import default_run_id
+        from routerbench.sweeps import spec as specmod
+        from routerbench.sweeps.execute import load_data
+
+        path = tmp_path / "s.toml"
+        path.write_text(self.SPEC)
+        s = specmod.load(str(path))
+        run_dir = tmp_path / "o" / default_run_id(s.hash, load_data(s).fingerprint())
+        run_dir.mkdir(parents=True)
+        with open(run_dir / ".lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            rc, _, err = run(["run", str(path), "--out", str(tmp_path / "o")], capsys)
+        assert rc == 2 and "another routerbench run" in err
+        assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]
+        assert run(["run", str(path), "--out", str(tmp_path / "o"), "--quiet"], capsys)[0] == 0
+
+
+class TestOddNames:
+    def test_tex_and_long_family_names_plot(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Families named like TeX or 300 characters long get their plots, under slug-and-hash
+        file names, with no warning."""
+        import dataclasses
+
+        d = synth.generate(3000, seed=2)
+        fams = d.families.copy()
+        names = {"mmlu": "$\\frac{$", "hellaswag": "h" * 300}
+        for old, new in names.items():
+            fams[fams == old] = new
+        d = dataclasses.replace(d, families=fams)
+        url = str(tmp_path / "d.parquet")
+        io.save(d, url)
+        spec = tmp_path / "s.toml"
+        spec.write_text(
+            f"[data]\nfamilies = {json.dumps(list(names.values()))}\n"
+            '[[routers]]\nname = "oracle"\n[metrics]\nbootstrap = 10\n'
+        )
+        rc, _, err = run(["run", str(spec), "--data", url, "--out", str(tmp_path / "o")], capsys)
+        assert rc == 0 and "warning" not in err.replace(str(tmp_path), ""), err
+        (run_dir,) = (tmp_path / "o").iterdir()
+        pngs = sorted(p.name for p in (run_dir / "plots").iterdir())
+        assert len(pngs) == 2 and all(len(p) <= 73 and p.endswith(".png") for p in pngs), pngs
+        assert any(p.startswith("__frac__-") for p in pngs)

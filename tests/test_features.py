@@ -147,10 +147,11 @@ class TestEnsureFeatures:
         assert ensure_features(d, dim=3).features is ensure_features(d, dim=3).features
 
     def test_cache_tells_prompts_apart(self) -> None:
-        """Same outcomes but other prompts give other features (prompts are in the cache key)."""
+        """Same outcomes but other prompts give other features (and another fingerprint: the
+        prompt text is part of the data's identity)."""
         a = data_with(sentences(12, seed=0))
         b = data_with(sentences(12, seed=5))
-        assert a.fingerprint() == b.fingerprint()
+        assert a.fingerprint() != b.fingerprint()
         fa, fb = ensure_features(a, dim=3).features, ensure_features(b, dim=3).features
         assert fa is not None and fb is not None and fa.shape == fb.shape
         assert not np.array_equal(fa, fb)

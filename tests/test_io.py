@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -468,6 +469,223 @@ class TestLoadErrors:
         assert not target.exists()
 
 
+def _two_by_two(**fields: Any) -> RoutingData:
+    """Two prompts x two models (override any field)."""
+    kw: dict[str, Any] = {
+        "quality": [[1.0, 0.0], [0.5, 1.0]],
+        "cost": [[0.1, 0.2], [0.3, 0.4]],
+        "models": ["a", "b"],
+        "prompt_ids": ["p0", "p1"],
+        "eval_names": ["mmlu-x", "hellaswag"],
+    }
+    return _rd(**(kw | fields))
+
+
+def _unchecked(data: RoutingData, **fields: Any) -> RoutingData:
+    """``data`` with fields replaced without validation: to write files that must be refused."""
+    new = object.__new__(RoutingData)
+    for f in dataclasses.fields(data):
+        object.__setattr__(new, f.name, fields.get(f.name, getattr(data, f.name)))
+    return new
+
+
+def _parquet_meta(tmp_path: Path, **meta: bytes) -> str:
+    """Our Parquet layout with schema metadata ``routerbench.<key>`` replaced."""
+    table = io.to_table(_two_by_two())
+    new = dict(table.schema.metadata) | {f"routerbench.{k}".encode(): v for k, v in meta.items()}
+    path = str(tmp_path / "m.parquet")
+    pq.write_table(table.replace_schema_metadata(new), path)
+    return path
+
+
+class TestLoadRefusesHostileFiles:
+    @pytest.mark.parametrize("dim", [b"\xc2\xb2", b"\xd9\xa3", b"\xff\xfe", b"-3", b"1e3"])
+    def test_features_dim_is_an_integer(self, tmp_path: Path, dim: bytes) -> None:
+        """features_dim "²", an Arabic digit, invalid UTF-8 or a negative number is refused in one
+        line naming the key (not a ValueError or UnicodeDecodeError)."""
+        msg = _fails(_parquet_meta(tmp_path, features_dim=dim), None)
+        assert "'routerbench.features_dim'" in msg
+
+    @pytest.mark.parametrize("key", ["format", "models", "source"])
+    def test_metadata_must_be_utf8(self, tmp_path: Path, key: str) -> None:
+        """Schema metadata that is not UTF-8 is refused, naming the key."""
+        msg = _fails(_parquet_meta(tmp_path, **{key: b"\xc3\x28"}), None)
+        assert f"'routerbench.{key}'" in msg or "routerbench.format" in msg
+
+    def test_models_json_too_deep(self, tmp_path: Path) -> None:
+        """A models list nested 100,000 deep (RecursionError in json) is refused."""
+        deep = b"[" * 100_000 + b"]" * 100_000
+        assert "'routerbench.models'" in _fails(_parquet_meta(tmp_path, models=deep), None)
+
+    @pytest.mark.parametrize("column", ["a|total_cost", "a"])
+    def test_int_too_large_for_float64(self, tmp_path: Path, column: str) -> None:
+        """An object cell holding 10**400 (OverflowError) is refused, naming the column."""
+        frame = _wide().rename(columns=lambda c: c.replace("a/model", "a"))
+        frame[column] = pd.Series([10**400, 0.5, 0.25], dtype=object)
+        msg = _fails(_pickle(tmp_path, frame), column)
+        assert "float64" in msg or "1000000" in msg
+
+    def test_nested_list_in_quality_cell(self, tmp_path: Path) -> None:
+        """A quality cell holding a list nested 100,000 deep (RecursionError) is refused."""
+        frame = _wide()
+        frame["a/model"] = pd.Series(["<nested>", 0.5, 0.25], dtype=object)
+        payload = pickle.dumps(frame, protocol=2)
+        op = pickle.BINUNICODE + (8).to_bytes(4, "little") + b"<nested>"
+        assert payload.count(op) == 1
+        nested = pickle.EMPTY_LIST * 100_000 + pickle.APPEND * 99_999
+        path = tmp_path / "n.pkl"
+        path.write_bytes(payload.replace(op, nested))
+        assert "may hold only numbers, text and missing values" in _fails(str(path), None)
+
+    @pytest.mark.parametrize("big", [1e308, 5e307])
+    def test_costs_whose_sum_overflows(self, tmp_path: Path, big: float) -> None:
+        """Costs so large that a sum of them overflows (1e308 on every row; 5e307 on each of
+        the 4 cells: each model's sum is finite, all of them are not) are refused at load."""
+        table = io.to_table(_two_by_two())
+        cost = pa.FixedSizeListArray.from_arrays(pa.array([big] * 4), 2)
+        path = str(tmp_path / "c.parquet")
+        pq.write_table(table.set_column(table.column_names.index("cost"), "cost", cost), path)
+        assert "would overflow float64" in _fails(path, None)
+
+    def test_large_costs_whose_sum_is_finite(self) -> None:
+        """The control: costs of 1e300 load."""
+        url = _mem("c.parquet")
+        io.save(_two_by_two(cost=[[1e300, 0.1], [1e300, 0.1]]), url)
+        assert io.load(url).cost[0, 0] == 1e300
+
+    @pytest.mark.parametrize("q", [6.95e-310, 5e-324, 1e-309])
+    def test_subnormal_quality(self, q: float) -> None:
+        """A subnormal quality (a flipped bit of 0.0, 6.95e-310) is refused; 0 and 1e-300 not."""
+        url = _mem("q.parquet")
+        io.save(_unchecked(_two_by_two(), quality=np.array([[q, 0.0], [1e-300, 1.0]])), url)
+        assert "subnormal" in _fails(url, "quality")
+        with pytest.raises(DataError, match="subnormal"):  # nor can such data be made
+            _two_by_two(quality=[[q, 0.0], [1e-300, 1.0]])
+
+    def test_infinite_latency(self) -> None:
+        """An infinite latency is refused."""
+        url = _mem("lat.parquet")
+        io.save(_unchecked(_two_by_two(), latency=np.array([[np.inf, 1.0], [1.0, 1.0]])), url)
+        assert "latency" in _fails(url, None)
+        with pytest.raises(DataError, match="latency"):
+            _two_by_two(latency=[[np.inf, 1.0], [1.0, 1.0]])
+
+    def test_lone_surrogate_in_names(self, tmp_path: Path) -> None:
+        """A model name or sample id that is not valid text is refused at load, in one line."""
+        frame = _wide()
+        names = [c.replace("a/model", "a\ud800") for c in frame.columns]
+        frame = frame.set_axis(pd.Index(names, dtype=object), axis=1)
+        assert "not valid text" in _fails(_pickle(tmp_path, frame), None)
+        frame = _wide()
+        frame["sample_id"] = pd.Series(["s\udfff", "t", "u"], dtype=object)
+        assert "not valid text" in _fails(_pickle(tmp_path, frame), None)
+
+    @pytest.mark.parametrize("value", [["x"], {"k": "v"}, b"\xff"])
+    def test_text_columns_hold_text(self, tmp_path: Path, value: object) -> None:
+        """A list, struct or bytes where text is expected is refused, not turned into its repr."""
+        table = pa.table(
+            {
+                "prompt_id": ["p0", "p1"],
+                "model": ["a", "a"],
+                "quality": [1.0, 0.5],
+                "cost": [0.1, 0.2],
+                "prompt": pa.array([value, value]),
+            }
+        )
+        path = str(tmp_path / "t.parquet")
+        pq.write_table(table, path)
+        assert "must hold text" in _fails(path, "prompt")
+
+    @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".pkl"])
+    def test_fifo_refused_without_blocking(self, tmp_path: Path, suffix: str) -> None:
+        """A FIFO given as data is refused at once (it used to block forever)."""
+        import signal
+
+        fifo = tmp_path / f"f{suffix}"
+        os.mkfifo(fifo)
+
+        def hung(*_: object) -> None:
+            raise TimeoutError("io.load blocked on a FIFO")
+
+        old = signal.signal(signal.SIGALRM, hung)
+        signal.alarm(5)
+        try:
+            assert "is a FIFO, expected a regular file" in _fails(str(fifo), None)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
+
+    def test_folder_and_device_refused(self, tmp_path: Path) -> None:
+        """A folder and a character device are refused, named as such."""
+        (tmp_path / "d.parquet").mkdir()
+        assert "is a folder" in _fails(str(tmp_path / "d.parquet"), None)
+        (tmp_path / "z.csv").symlink_to("/dev/zero")
+        assert "is a device" in _fails(str(tmp_path / "z.csv"), None)
+
+    def test_parquet_magic_checked(self, tmp_path: Path) -> None:
+        """A Parquet file whose leading magic is damaged is refused (pyarrow reads the footer)."""
+        path = tmp_path / "d.parquet"
+        io.save(_two_by_two(), str(path))
+        payload = bytearray(path.read_bytes())
+        payload[1] ^= 1
+        path.write_bytes(bytes(payload))
+        assert "PAR1" in _fails(str(path), None)
+
+    def test_storage_options_reach_the_filesystem(self) -> None:
+        """``storage_options`` are given to the fsspec filesystem that opens the data."""
+        from fsspec.implementations.memory import MemoryFileSystem
+
+        seen: list[dict[str, Any]] = []
+
+        class Recording(MemoryFileSystem):  # type: ignore[misc]
+            protocol = "rbrecord"
+
+            def __init__(self, **kw: Any) -> None:
+                seen.append(kw)
+                super().__init__()
+
+        fsspec.register_implementation("rbrecord", Recording, clobber=True)
+        url = _mem("s.parquet")
+        io.save(_two_by_two(), url)
+        with fsspec.open(url, "rb") as f:
+            payload = f.read()
+        with fsspec.open("rbrecord://so/s.parquet", "wb") as f:
+            f.write(payload)
+        seen.clear()
+        data = io.load("rbrecord://so/s.parquet", storage_options={"token": "t-123"})
+        assert data.n_prompts == 2 and {"token": "t-123"} in seen
+
+    def test_parquet_read_without_threads(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Every Parquet read and its conversion run with use_threads=False (threads made the
+        process abort at exit after an error)."""
+        calls: list[dict[str, Any]] = []
+        real = pq.read_table
+
+        class Table:  # the real table, recording to_pandas' arguments
+            def __init__(self, table: pa.Table) -> None:
+                self.table = table
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.table, name)
+
+            def to_pandas(self, **kw: Any) -> pd.DataFrame:
+                calls.append({"to_pandas": kw})
+                return self.table.to_pandas(**kw)
+
+        def read_table(source: Any, **kw: Any) -> Table:
+            calls.append({"read_table": kw})
+            return Table(real(source, **kw))
+
+        monkeypatch.setattr(io.pq, "read_table", read_table)
+        url = _mem("long.parquet")
+        io.save(_two_by_two(), url, format="long")
+        io.load(url)
+        assert calls == [
+            {"read_table": {"use_threads": False}},
+            {"to_pandas": {"use_threads": False}},
+        ]
+
+
 # -------------------------------------------------------------------------- Parquet layout
 class TestParquetLayout:
     @TMP
@@ -797,6 +1015,29 @@ class TestS3:
 
 # --------------------------------------------------------------------------------- summary
 class TestSummarize:
+    def test_long_family_name_costs_no_fixed_width_copy(self) -> None:
+        """A 10 MB family name on one of 20 rows: summarize allocates about the name, not
+        rows x 4 bytes x its length (a fixed-width ``<U`` copy: 800 MB here)."""
+        import tracemalloc
+
+        n = 20
+        evals = ["e" * 10_000_000] + ["mmlu-x"] * (n - 1)
+        data = _rd(
+            quality=[[1.0]] * n,
+            cost=[[0.1]] * n,
+            models=["a"],
+            prompt_ids=[f"p{i}" for i in range(n)],
+            eval_names=evals,
+        )
+        tracemalloc.start()
+        try:
+            s = io.summarize(data)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert list(s.attrs["families"].values()) == [1, n - 1]
+        assert peak < 50_000_000, peak
+
     @TMP
     @given(data=routing_data())
     def test_matches_loops(self, data: RoutingData) -> None:

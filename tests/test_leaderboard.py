@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,12 +227,51 @@ class TestRefresh:
         for value in (manifest["spec_hash"], manifest["data_fingerprint"], _generated(folder)):
             assert value in page
 
-    def test_keep_prunes_old_versions(self, runs: str, tmp_path: Path) -> None:
-        """With keep=1, a second refresh deletes the first version; LATEST names the second."""
+    def test_keep_prunes_old_versions(
+        self, runs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With keep=1 (and no grace), a second refresh deletes the first version; LATEST names
+        the second."""
+        monkeypatch.setattr(lb, "PRUNE_GRACE", dt.timedelta(0))
         out = str(tmp_path / "lb")
         folders = [lb.refresh(runs, out, keep=1) for _ in range(2)]
         assert store.list_dir(store.join(out, "versions")) == [folders[1].rsplit("/", 1)[-1]]
         assert lb.read_latest(out) == folders[-1]
+
+    def test_grace_spares_young_versions(self, runs: str, tmp_path: Path) -> None:
+        """Versions younger than PRUNE_GRACE are kept: a refresh may be about to name them."""
+        out = str(tmp_path / "lb")
+        folders = [lb.refresh(runs, out, keep=1) for _ in range(2)]
+        assert len(store.list_dir(store.join(out, "versions"))) == 2
+        assert lb.read_latest(out) == folders[-1]
+
+    def test_slow_refresh_never_names_a_pruned_version(
+        self, runs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A slow refresh (A) and a fast one (B, keep=1) at once: B prunes A's older version
+        while A is between writing it and writing LATEST; A then leaves LATEST alone, so LATEST
+        always names a version that exists."""
+        monkeypatch.setattr(lb, "PRUNE_GRACE", dt.timedelta(0))
+        out = str(tmp_path / "lb")
+        paused, resume = threading.Event(), threading.Event()
+        original = lb._latest_id
+
+        def latest_id(url: str, so: object) -> str:
+            if threading.current_thread().name == "A" and not paused.is_set():
+                paused.set()  # A has written its version folder
+                assert resume.wait(60)
+            return original(url, so)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(lb, "_latest_id", latest_id)
+        a = threading.Thread(target=lb.refresh, args=(runs, out), kwargs={"keep": 1}, name="A")
+        a.start()
+        assert paused.wait(60)
+        lb.refresh(runs, out, keep=1)  # B
+        resume.set()
+        a.join(60)
+        latest = lb.read_latest(out)
+        assert (Path(latest) / "leaderboard.parquet").exists()
+        assert (Path(out) / "index.html").read_bytes() == (Path(latest) / "index.html").read_bytes()
 
     def test_nothing_published_on_error(self, tmp_path: Path) -> None:
         """No completed runs: a DataError, and nothing is written."""

@@ -29,6 +29,7 @@ from ray.cluster_utils import Cluster
 from routerbench.cluster.cli import UsageError, build_parser, main
 from routerbench.cluster.ray_executor import (
     LOCAL_ENV,
+    ClusterError,
     RayExecutor,
     assign_blocks,
     make_executor,
@@ -315,6 +316,28 @@ class TestActorKilled:
         assert not got.points.duplicated(subset=keys).any()
         assert_same(expected, got)
 
+    def test_too_many_deaths_one_error(self, wide_job, local_ray) -> None:
+        """Past the replacement limit the executor stops with a ClusterError saying so."""
+        spec, p, _ = wide_job
+        with make_executor(shards=2, quiet=True) as ex:
+            it, _first = run_until_first(ex, p, spec)
+            ex.replacements = 4 * 2  # at the limit: the next death is one too many
+            ray.kill(ex.actors[1], no_restart=True)
+            with pytest.raises(ClusterError, match="died 9 times"):
+                list(it)
+
+    def test_cluster_error_is_one_line(self, monkeypatch, capsys) -> None:
+        """The command prints a ClusterError as one line and exits 1 (a fault, not bad input)."""
+        from routerbench.cluster import cli
+
+        def boom(args: object) -> int:
+            raise ClusterError("Ray actors died 9 times (limit 8)")
+
+        monkeypatch.setattr(cli, "cmd_run", boom)
+        assert cli.main(["run"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "died 9 times" in err[0] and "Traceback" not in err[0]
+
 
 def cli_run(argv: list[str], env: dict[str, str] | None = None) -> pd.DataFrame:
     """``routerbench run ARGV --run-id r`` in a fresh process; its points table."""
@@ -347,7 +370,7 @@ def assert_same_points(a: pd.DataFrame, b: pd.DataFrame) -> None:
 @pytest.fixture(scope="module")
 def small_url(tmp_path_factory) -> str:
     url = str(tmp_path_factory.mktemp("data") / "d.parquet")
-    io.save(synth.generate(3000, 1, with_text=False), url)
+    io.save(synth.generate(12000, 1, with_text=False), url)  # knn k = 10 fits every family
     return url
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import builtins
+import copyreg
 import functools
 import io
 import os
 import pickle
+import pickletools
 import shlex
 import subprocess
 import zlib
@@ -264,7 +266,8 @@ class TestSafeLoad:
     def test_truncated_always_data_error(self, cut: float, protocol: int) -> None:
         """A real frame's pickle cut anywhere gives a DataError, never another exception."""
         payload = pickle.dumps(_frames()["object"], protocol=protocol)
-        with pytest.raises(DataError, match=r"^f\.pkl: not a readable pickle"):
+        # cut inside a class name, the name's prefix is refused by the allow-list
+        with pytest.raises(DataError, match=r"^f\.pkl: (not a readable pickle|refusing to)"):
             _load(payload[: int(cut * len(payload))])
 
     @settings(max_examples=30, deadline=None)
@@ -284,3 +287,187 @@ class TestSafeLoad:
             }
         )
         pd.testing.assert_frame_equal(_load(pickle.dumps(df, protocol=protocol)), df)
+
+
+# ------------------------------------------------------------------ lying states (issue 11)
+class _Built:
+    """Unpickling this calls ``func(*args)``, then gives the result ``state`` (BUILD)."""
+
+    def __init__(self, func: object, args: tuple[object, ...], state: object) -> None:
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return self.func, self.args, self.state
+
+
+def _array(shape: tuple[int, ...], dtype: str, raw: object) -> _Built:
+    """An ndarray pickled as NumPy does it, with a state that may lie about its shape."""
+    from numpy._core.multiarray import _reconstruct
+
+    return _Built(_reconstruct, (np.ndarray, (0,), b"b"), (1, shape, np.dtype(dtype), False, raw))
+
+
+def _frame_with_block(values: object, loc: object) -> bytes:
+    """A 3-column frame ``a, b, c`` whose middle block is ``(values, loc)``, as pandas writes it."""
+    from pandas._libs.internals import _unpickle_block
+    from pandas.core.internals.managers import BlockManager
+
+    blocks = (
+        _Reduce(_unpickle_block, np.array([[1.0, 2.0]]), slice(0, 1, 1), 2),
+        _Reduce(_unpickle_block, values, loc, 2),
+        _Reduce(_unpickle_block, np.array([[5.0, 6.0]]), slice(2, 3, 1), 2),
+    )
+    items, rows = pd.Index(["a", "b", "c"], dtype=object), pd.RangeIndex(2)
+    state = {"_mgr": _Reduce(BlockManager, blocks, [items, rows]), "_typ": "dataframe"}
+    frame = _Built(copyreg._reconstructor, (pd.DataFrame, object, None), state)  # type: ignore[attr-defined]
+    return pickle.dumps(frame, protocol=4)
+
+
+def _in_child(payload: bytes) -> str:
+    """``safe_load(payload)`` in a forked child: its DataError message, "loaded", or the signal
+    that killed it (a crash must fail the test, not end the test run)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(r)
+        try:
+            _load(payload)
+            out = "loaded"
+        except DataError as exc:
+            out = str(exc)
+        except BaseException as exc:  # anything else is a finding
+            out = f"{type(exc).__name__}: {exc}"
+        with os.fdopen(w, "w") as f:
+            f.write(out)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = f.read()
+    _, status = os.waitpid(pid, 0)
+    return f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else out
+
+
+def _valid_frame_pickle() -> bytes:
+    df = pd.DataFrame({"q": pd.Series([1.0, 0.5], dtype=object), "c": [0.1, 0.2]})
+    return pickle.dumps(df, protocol=4)
+
+
+class TestSafeLoadLyingStates:
+    def test_object_array_longer_than_its_list(self) -> None:
+        """An object array whose shape exceeds its pickled list (a SIGSEGV in NumPy) is refused."""
+        out = _in_child(pickle.dumps(_array((100_000,), "O", [1.0, 2.0]), protocol=4))
+        assert out.endswith("(an object array of shape (100000,) needs 100000 items)"), out
+
+    def test_float_array_shorter_than_its_shape(self) -> None:
+        """A float array whose buffer is shorter than shape x itemsize is refused."""
+        out = _in_child(pickle.dumps(_array((1000,), "f8", b"\0" * 16), protocol=4))
+        assert out.endswith("(array (1000,) needs 8000 bytes)")
+
+    def test_object_array_holds_only_scalars(self) -> None:
+        """A list (or any container) inside an object array is refused, however deep."""
+        out = _in_child(pickle.dumps(_array((1,), "O", [[[1.0]]]), protocol=4))
+        assert "may hold only numbers, text and missing values" in out
+
+    @pytest.mark.parametrize("loc", [slice(100_000_000, 100_000_001), np.array([-100_000_000])])
+    def test_block_placed_outside_the_columns(self, loc: object) -> None:
+        """A block placed past the last column (a SIGSEGV in pandas) is refused."""
+        out = _in_child(_frame_with_block(np.array([[3.0, 4.0]]), loc))
+        assert out.endswith("(block out of range)"), out
+
+    @pytest.mark.parametrize("loc", [slice(0, 1), np.array([2])])
+    def test_blocks_cover_each_column_once(self, loc: object) -> None:
+        """Two blocks on one column and a gap (pandas' "Gaps in blk ref_locs") are refused."""
+        out = _in_child(_frame_with_block(np.array([[3.0, 4.0]]), loc))
+        assert out.endswith("(blocks must cover every column exactly once)"), out
+
+    def test_block_shape_must_fit_the_index(self) -> None:
+        """A block with more rows than the index is refused."""
+        out = _in_child(_frame_with_block(np.array([[3.0, 4.0, 5.0]]), slice(1, 2)))
+        assert "does not fit (1, 2)" in out
+
+    def test_control_the_hand_made_frame_loads(self) -> None:
+        """The hand-made frame above loads when nothing lies (the tests above are real)."""
+        out = _load(_frame_with_block(np.array([[3.0, 4.0]]), slice(1, 2, 1)))
+        expected = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": [5.0, 6.0]})
+        pd.testing.assert_frame_equal(out, expected, check_column_type=False)
+
+    def test_bare_reconstructor_frame(self) -> None:
+        """``copyreg._reconstructor(DataFrame)`` without a state (no ``_mgr``) is refused."""
+        payload = pickle.dumps(_Reduce(copyreg._reconstructor, pd.DataFrame, object, None), 2)  # type: ignore[attr-defined]
+        out = _in_child(payload)
+        assert out.endswith("(a DataFrame was created but never given its state)")
+
+    def test_state_given_once(self) -> None:
+        """An array given a second state through a memo reference is refused."""
+        from numpy._core.multiarray import _reconstruct
+
+        head = pickle.dumps(_Reduce(_reconstruct, np.ndarray, (0,), b"b"), 4)
+        head = pickletools.optimize(head)[2:-1]  # no PROTO, no STOP, no memo
+        state = lambda s: pickletools.optimize(pickle.dumps(s, 4))[2:-1]  # noqa: E731
+        payload = (
+            b"\x80\x04" + head + pickle.MEMOIZE
+            + state((1, (2,), np.dtype("f8"), False, b"\0" * 16)) + pickle.BUILD
+            + pickle.BINGET + b"\0" + state((1, (9,), np.dtype("O"), False, [1.0])) + pickle.BUILD
+            + pickle.STOP
+        )  # fmt: skip
+        assert _in_child(payload).endswith("(refusing to set the state of ndarray)")
+
+    @pytest.mark.parametrize("tail", [b"\n", b"\0", b".", pickle.dumps(None)])
+    def test_bytes_after_stop(self, tail: bytes) -> None:
+        """Bytes after STOP (inside the last frame or after it) are refused."""
+        with pytest.raises(DataError, match=r"bytes after the end of the pickle"):
+            _load(_valid_frame_pickle() + tail)
+        with pytest.raises(DataError, match=r"bytes after the end of the pickle"):
+            _load(pickle.dumps(_frames()["object"], protocol=2) + tail)
+
+    def test_frame_larger_than_the_file(self) -> None:
+        """A frame that declares more bytes than the file holds is refused."""
+        payload = bytearray(_valid_frame_pickle())
+        assert payload[2] == pickle.FRAME[0]
+        payload[3 + 2] ^= 1  # + 65536 bytes
+        with pytest.raises(DataError, match=r"a frame declares \d+ bytes, the file has \d+"):
+            _load(bytes(payload))
+
+    @pytest.mark.parametrize(
+        ("args", "state"),
+        [
+            (("f8", False, False), (3, ">", None, None, None, -1, -1, 0)),  # the shared dtype
+            (("U3", False, True), (3, "<", None, None, None, 1 << 30, 4, 8)),  # its size
+            (("f8", False, True), (3, "<", None, ("a",), {"a": 1}, -1, -1, 0)),  # fields
+            (("V16", False, True), None),  # structured
+        ],
+    )
+    def test_dtype_is_plain(self, args: tuple[object, ...], state: object) -> None:
+        """A dtype must be plain and its state the one its spec has (byte order aside)."""
+        obj = _Reduce(np.dtype, *args) if state is None else _Built(np.dtype, args, state)
+        with pytest.raises(DataError, match=r"not a readable pickle of pandas data \(.*dtype"):
+            _load(pickle.dumps(obj, protocol=4))
+
+    def test_big_endian_dtype_is_fine(self) -> None:
+        """A big-endian float column (written on another machine) loads with its values."""
+        df = pd.DataFrame({"c": np.array([0.25, 0.5], dtype=">f8")})
+        out = _load(pickle.dumps(df, protocol=2))
+        assert out["c"].tolist() == [0.25, 0.5]
+
+    @pytest.mark.parametrize(
+        "obj",
+        [
+            _Reduce(np.ndarray, (1 << 45,)),  # an admitted class, called directly
+            _Reduce(bytearray, 1 << 40),
+            _Reduce(slice, 3.0, 4.0),
+        ],
+    )
+    def test_admitted_callables_checked(self, obj: object) -> None:
+        """Admitted names are called only with the arguments pandas/NumPy pickles use."""
+        with pytest.raises(DataError, match=r"not a readable pickle of pandas data"):
+            _load(pickle.dumps(obj, protocol=4))
+
+    @settings(max_examples=40, deadline=None)
+    @given(pos=st.integers(0, 10**6), bit=st.integers(0, 7), protocol=st.sampled_from([2, 4, 5]))
+    def test_bit_flips_never_crash(self, pos: int, bit: int, protocol: int) -> None:
+        """A frame's pickle with one bit flipped loads or is a DataError: no crash, no other
+        exception."""
+        payload = bytearray(pickle.dumps(_frames()["object"], protocol=protocol))
+        payload[pos % len(payload)] ^= 1 << bit
+        out = _in_child(bytes(payload))
+        assert out == "loaded" or out.startswith("f.pkl: "), out

@@ -135,7 +135,7 @@ class TestSearchSpace:
             ({"k": {"low": 30, "high": 1}}, "'routers[0].space.k'"),
             ({"k": {"low": 0, "high": 5}}, "value 0 is refused: router 'knn': k must be"),
             ({"k": {"low": 1.5, "high": 5}}, "value 1.5 is refused"),
-            ({"k": {"low": "1", "high": 5}}, "low, high and step must be numbers"),
+            ({"k": {"low": "1", "high": 5}}, "low, high and step must be finite numbers"),
             ({"k": {"low": 1, "high": 5, "log": "yes"}}, "log must be true or false"),
             ({"metric": {"choices": ["cosine", "manhattan"]}}, "'manhattan' is refused"),
         ],

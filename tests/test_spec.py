@@ -86,7 +86,8 @@ class TestLoadAndCli:
         """validate prints the cells and computes nothing (no output folder appears)."""
         p = tmp_path / "s.toml"
         p.write_text(
-            '[data]\nsynthetic_n = 2000\n[split]\nkind = "seeded"\nseeds = [1, 2]\n'
+            '[data]\nsynthetic_n = 2000\nfamilies = ["mmlu", "hellaswag"]\n'
+            '[split]\nkind = "seeded"\nseeds = [1, 2]\n'
             '[[routers]]\nname = "knn"\ngrid = { k = [5, 10] }\n[output]\nurl = "'
             + str(tmp_path / "out")
             + '"\n'

@@ -409,7 +409,8 @@ class TestRunIds:
     def test_default_versions_are_installed_ones(self) -> None:
         """Without versions given, the installed ones are used."""
         assert default_run_id("abc", "f") == default_run_id("abc", "f", code_versions())
-        assert set(code_versions()) == {"routerbench", "numpy", "scikit-learn"}
+        versioned = {"routerbench", "numpy", "scipy", "scikit-learn", "optuna"}
+        assert set(code_versions()) == versioned | {"routerbench-source"}
 
     def test_complete_when_manifest_exists(self, tmp_path: Path) -> None:
         """A run folder is complete once its manifest.json exists."""
@@ -521,3 +522,23 @@ class TestRunCommandResumes:
         assert main([*argv, "--out", f"{base}/resumed"]) == 0
         assert evaluated == []
         assert store.read_bytes(f"{base}/resumed/{run_id}/manifest.json", so) == manifest
+
+
+class TestUnreachableStore:
+    def test_refused_connections_one_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An S3 endpoint refusing connections past the retries stops run and report with one
+        line naming the URL, exit 2, before anything is computed or written."""
+        from routerbench.cluster.cli import main
+
+        dead = ["--storage-option", "endpoint_url=http://127.0.0.1:1"]
+        dead += ["--storage-option", "key=a", "--storage-option", "secret=b"]
+        # botocore's own retries off: only routerbench's backoff (about 8 s) and s3fs's are left
+        dead += ["--storage-option", "config_kwargs.retries.max_attempts=1"]
+        spec = tmp_path / "s.toml"
+        spec.write_text('[data]\nsynthetic_n = 500\n[[routers]]\nname = "oracle"\n')
+        for argv in (["run", str(spec), "--out", "s3://bucket/runs"], ["report", "s3://bucket/r"]):
+            assert main([*argv, *dead]) == 2
+            lines = capsys.readouterr().err.strip().splitlines()
+            assert len(lines) == 1 and "s3://bucket/" in lines[0], lines
