@@ -202,6 +202,23 @@ def _check_values(
                 raise SpecError(f"{at}.{key}': value {v!r} is refused: {errors[0]}")
 
 
+def _check_some_fit(
+    at: str, name: str, params: dict[str, Any], values: dict[str, list[Any]], facts: Facts
+) -> None:
+    """Some combination of candidate values must fit the data (``k`` at most some family's
+    training prompts): else no trial could complete. A value too large for some families only
+    fails those trials, recorded in the trials table."""
+    keys = list(values)
+    first = None
+    for combo in itertools.product(*(values[k] for k in keys)):
+        try:
+            check_data(create(name, **{**params, **dict(zip(keys, combo, strict=True))}), *facts)
+            return
+        except RouterError as e:
+            first = first or e
+    raise SpecError(f"{at}': no value of the space fits the data: {first}")
+
+
 def _search_space(spec: Spec, facts: Facts | None = None) -> list[_Searched]:
     """The routers with a space, checked against the router (and the data's facts, when given)
     before any trial runs."""
@@ -224,6 +241,8 @@ def _search_space(spec: Spec, facts: Facts | None = None) -> list[_Searched]:
                 json_keys.add(key)
         values = {k: _candidates(d, k in json_keys) for k, d in dists.items()}
         _check_values(at, r.name, dict(r.params), values, facts)
+        if facts is not None:
+            _check_some_fit(at, r.name, dict(r.params), values, facts)
         out.append(_Searched(r.name, dict(r.params), dists, frozenset(json_keys), r.knobs))
     return out
 

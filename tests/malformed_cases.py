@@ -20,6 +20,7 @@ import contextlib
 import importlib
 import io
 import os
+import signal
 import sys
 import tempfile
 from collections import Counter
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+CASE_SECONDS = 300  # longer than any case should take on a loaded 2-core machine
 CLASSES = ("pickles", "loaders", "names", "outputs", "specs")  # faults: tests of their own
 
 
@@ -100,6 +102,7 @@ def run_forked(case: Case, folder: Path) -> Verdict:
     pid = os.fork()
     if pid == 0:  # child
         os.close(r)
+        signal.alarm(CASE_SECONDS)  # a case that hangs (a FIFO read) ends as a verdict
         v = run_case(case, folder)
         with os.fdopen(w, "w") as f:
             f.write(f"{v.rc}\n{v.stderr}")
@@ -110,7 +113,8 @@ def run_forked(case: Case, folder: Path) -> Verdict:
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status) or not data:
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-        return Verdict(case, -sig, "", [f"crashed (signal {sig})"])
+        what = f"hung (over {CASE_SECONDS} s)" if sig == signal.SIGALRM else f"crashed ({sig})"
+        return Verdict(case, -sig, "", [what])
     rc_line, _, stderr = data.partition("\n")
     return judge(case, int(rc_line), "", stderr, folder)
 

@@ -75,7 +75,7 @@ SPACES: list[tuple[str, str]] = [
     ("space step 0", "{ low = 1, high = 5, step = 0 }"),
     ("space choices empty", "{ choices = [] }"),
     ("space bad choice", "{ choices = [5, -1] }"),
-    ("space huge k", "{ low = 1, high = 1000000000000 }"),
+    ("space no k fits", "{ low = 100000, high = 1000000000000 }"),
     ("space log string", '{ low = 1, high = 5, log = "yes" }'),
 ]
 

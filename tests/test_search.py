@@ -283,10 +283,21 @@ class TestRunOptuna:
         assert failed["validation_aiq"].isna().all() and not failed["is_best"].any()
 
     def test_no_trial_completes(self, data: RoutingData) -> None:
-        """If every trial fails, one RouterError says so with the first error."""
+        """If every trial fails, one RouterError says so with the first error (a plan made for
+        another spec, so the space is not checked against the data first)."""
         router = {"name": "knn", "space": {"k": {"low": 4000, "high": 5000}}}
+        p = plan(make_spec(trials=3), data)
         with pytest.raises(RouterError, match=r"none of the 3 trials completed .*k=4"):
-            search(make_spec([router], trials=3), data)
+            run_optuna(make_spec([router], trials=3), p, executor=Recorder(), quiet=True)
+
+    def test_space_that_fits_no_family_refused(self, data: RoutingData) -> None:
+        """Planned against the data, a space none of whose values fits any family is refused
+        before any trial; one with some fitting values is not."""
+        router = {"name": "knn", "space": {"k": {"low": 4000, "high": 5000}}}
+        with pytest.raises(SpecError, match="no value of the space fits the data"):
+            plan(make_spec([router], trials=3), data)
+        router = {"name": "knn", "space": {"k": {"choices": [5, 4000]}}}
+        assert len(plan(make_spec([router], trials=3), data).cells) == 1
 
 
 def _interrupting(after: int) -> Any:
