@@ -18,12 +18,8 @@ import io
 import json
 import os
 import random
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import fsspec
@@ -31,7 +27,10 @@ import pandas as pd
 from fsspec.spec import AbstractFileSystem
 
 from routerbench.engine.data import DataError
-from routerbench.engine.io import write_local_atomic
+from routerbench.engine.storage import RETRY, Retry, is_transient, user_errors
+from routerbench.engine.storage import write_bytes as _write_bytes
+
+__all__ = ["RETRY", "Retry", "is_transient", "user_errors"]  # the retry policy lives in engine
 
 T = TypeVar("T")
 StorageOptions = dict[str, Any] | None
@@ -97,86 +96,6 @@ def add_storage_option(parser: argparse.ArgumentParser) -> None:
         "JSON when it parses. Without it, endpoint and credentials come from the standard AWS "
         "environment and config",
     )
-
-
-# ---------------------------------------------------------------------------------- retries
-@dataclass(frozen=True, kw_only=True)
-class Retry:
-    """Exponential backoff for transient errors: before retry ``i`` (from 0) wait
-    ``min(cap, base * 2**i)`` seconds, jittered down by up to half; ``attempts`` calls at most."""
-
-    attempts: int = 6
-    base: float = 0.25
-    cap: float = 8.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1 or self.base < 0 or self.cap < 0:
-            raise ValueError(
-                f"Retry needs attempts >= 1, base >= 0 and cap >= 0 (got {self.attempts}, "
-                f"{self.base}, {self.cap})"
-            )
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """``fn()``, called again after a transient error until ``attempts`` calls were made."""
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except Exception as e:
-                attempt += 1
-                if attempt >= self.attempts or not is_transient(e):
-                    raise
-                time.sleep(min(self.cap, self.base * 2 ** (attempt - 1)) * random.uniform(0.5, 1))
-
-
-RETRY = Retry()
-
-_THROTTLED = {
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestTimeout",
-    "RequestLimitExceeded",
-}
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether an error may go away when the call is repeated: a lost or refused connection, a
-    timeout, S3 throttling or a server-side (5xx) error, also when s3fs wrapped it in an OSError.
-    """
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return True
-    # Only modules already imported can have raised their errors: no import cost for local URLs.
-    botocore = sys.modules.get("botocore.exceptions")
-    aiohttp = sys.modules.get("aiohttp")
-    if botocore is not None:
-        if isinstance(exc, botocore.ConnectionError | botocore.HTTPClientError):
-            return True
-        error = exc if isinstance(exc, botocore.ClientError) else exc.__cause__
-        if isinstance(error, botocore.ClientError):
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            code = error.response.get("Error", {}).get("Code", "")
-            return int(status) >= 500 or code in _THROTTLED
-    if aiohttp is not None:
-        return isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError)
-    return False
-
-
-@contextmanager
-def user_errors(url: str) -> Iterator[None]:
-    """Storage failures a user can fix, as one-line DataErrors naming ``url``: a
-    missing bucket or object, access denied, no credentials, an endpoint still unreachable after
-    the retries. Anything else propagates unchanged."""
-    try:
-        yield
-    except (FileNotFoundError, PermissionError) as e:
-        raise DataError(f"{url}: {type(e).__name__}: {e}") from None
-    except Exception as e:
-        botocore = sys.modules.get("botocore.exceptions")
-        no_credentials = botocore is not None and isinstance(e, botocore.NoCredentialsError)
-        if not (no_credentials or is_transient(e)):
-            raise
-        raise DataError(f"{url}: {type(e).__name__}: {e}") from None
 
 
 # ------------------------------------------------------------------------------- outputs
@@ -262,14 +181,12 @@ def filesystem(url: str, storage_options: StorageOptions = None) -> tuple[Abstra
 def write_bytes(
     url: str, data: bytes, storage_options: StorageOptions = None, *, retry: Retry = RETRY
 ) -> None:
-    """Write ``data`` to ``url`` atomically (all or nothing)."""
+    """Write ``data`` to ``url`` atomically (all or nothing, :func:`engine.storage.write_bytes`),
+    making a missing local folder first."""
     if is_local(url):
         path = url.removeprefix("file://")
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        write_local_atomic(path, data)
-        return
-    fs, path = filesystem(url, storage_options)
-    retry.call(lambda: fs.pipe_file(path, data))  # one PUT: the object appears whole or not
+    _write_bytes(url, data, storage_options, retry=retry)
 
 
 def read_bytes(url: str, storage_options: StorageOptions = None, *, retry: Retry = RETRY) -> bytes:

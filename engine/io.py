@@ -50,13 +50,11 @@ the bytes are complete; on any error nothing is left behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pickle
 import re
 import stat
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -752,31 +750,15 @@ def save(
     _write(url, payload, storage_options)
 
 
-def write_local_atomic(path: str, payload: bytes) -> None:
-    """Write a local file all or nothing: a fresh temporary name in the same folder (created with
-    the usual mode), then an atomic rename; on any error the temporary file is removed."""
-    folder, base = os.path.split(os.path.abspath(path))
-    if os.path.lexists(path) and not os.path.isfile(path):  # never replace a device or folder
-        raise DataError(f"{path}: cannot write a file here: it is not a regular file")
-    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _write(url: str, payload: bytes, storage_options: dict[str, Any] | None) -> None:
-    """Local: temporary file in the same folder, then rename. Elsewhere: one object."""
+    """All or nothing, with the one retry policy (:func:`engine.storage.write_bytes`); any
+    failure is one line naming the URL."""
+    from routerbench.engine.storage import write_bytes
+
     try:
-        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-        if not isinstance(fs, LocalFileSystem):
-            fs.pipe_file(path, payload)
-            return
-        write_local_atomic(path, payload)
+        write_bytes(url, payload, storage_options)
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError(f"{url}: cannot write: the folder does not exist") from None
     except Exception as exc:  # permissions, unknown protocol, a folder in the way, ...
