@@ -65,6 +65,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.rng import stable_keys
+from routerbench.engine.storage import RETRY, write_bytes
 from routerbench.routers.base import RouterError, check_data, create
 from routerbench.sweeps.execute import Executor, Plan, local_executor
 from routerbench.sweeps.runner import (
@@ -292,9 +293,10 @@ def journal_file(
 ) -> Iterator[tuple[str | None, Callable[[], None]]]:
     """The journal at ``url`` as a local file, and a function that stores it back.
 
-    A local path (or ``file://`` URL) is used in place (storing is a no-op); None stays None. On
-    any other fsspec URL (``s3://…``, ``memory://…``) the journal is downloaded, if it exists, to
-    a temporary file, and storing writes that whole file back as one object (one PUT).
+        A local path (or ``file://`` URL) is used in place (storing is a no-op); None stays None. On
+        any other fsspec URL (``s3://…``, ``memory://…``) the journal is downloaded, if it exists, to
+        a temporary file, and storing writes that whole file back as one object (one PUT), with the one
+    retry policy of :mod:`routerbench.engine.storage`.
     """
     if url is None:
         yield None, lambda: None
@@ -307,16 +309,16 @@ def journal_file(
     with tempfile.TemporaryDirectory(prefix="routerbench-journal-") as tmp:
         local = os.path.join(tmp, "study.journal")
         try:
-            data = fs.cat_file(path)
+            data = RETRY.call(lambda: fs.cat_file(path))
         except FileNotFoundError:
             data = b""
         with open(local, "wb") as f:
             f.write(data)
         _prepare_journal(local)
 
-        def store() -> None:
+        def store() -> None:  # one whole object, retried on transient errors like every write
             with open(local, "rb") as f:
-                fs.pipe_file(path, f.read())
+                write_bytes(url, f.read(), dict(storage_options or {}))
 
         yield local, store
 
