@@ -293,10 +293,10 @@ def journal_file(
 ) -> Iterator[tuple[str | None, Callable[[], None]]]:
     """The journal at ``url`` as a local file, and a function that stores it back.
 
-        A local path (or ``file://`` URL) is used in place (storing is a no-op); None stays None. On
-        any other fsspec URL (``s3://…``, ``memory://…``) the journal is downloaded, if it exists, to
-        a temporary file, and storing writes that whole file back as one object (one PUT), with the one
-    retry policy of :mod:`routerbench.engine.storage`.
+    A local path (or ``file://`` URL) is used in place (storing is a no-op); None stays None. On
+    any other fsspec URL (``s3://…``, ``memory://…``) the journal is downloaded, if it exists, to
+    a temporary file, and storing writes that whole file back as one object (one PUT), with the
+    one retry policy of :mod:`routerbench.engine.storage`.
     """
     if url is None:
         yield None, lambda: None
