@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from routerbench.engine.data import DataError
+from routerbench.engine.storage import Unreachable
 from routerbench.routers.base import RouterError
 from routerbench.sweeps.spec import SpecError
 
@@ -51,6 +52,20 @@ def _spec(path: str | None) -> Any:
         text = res.read_text()
         return specmod.parse(tomllib.loads(text), source="sweeps/quick.toml", text=text)
     return specmod.load(path)
+
+
+def _check_run_id(run_id: str | None) -> None:
+    """A run id names one folder: letters, digits and ``._-``, not ``.`` or ``..``."""
+    if run_id is None:
+        return
+    if (
+        run_id in (".", "..")
+        or not run_id
+        or any(not (c.isascii() and (c.isalnum() or c in "._-")) for c in run_id)
+    ):
+        raise UsageError(
+            f"--run-id {run_id!r}: expected a folder name of letters, digits, '.', '_' and '-'"
+        )
 
 
 def _data_url(args: argparse.Namespace) -> str | None:
@@ -104,6 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     so = store.parse_storage_options(args.storage_option)
     base = store.output_url(args.out if args.out is not None else spec.output["url"])
     store.check_writable(base, so)  # before any computation: nothing is computed in vain
+    _check_run_id(args.run_id)
     url = _data_url(args)
     if spec.search["kind"] == "optuna":
         from routerbench.sweeps.search import check_space
@@ -115,13 +131,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     p = plan(spec, data)
     _log(args, f"plan: {len(p.cells)} cells x {len(p.families)} families")
     out = store.join(base, args.run_id or default_run_id(spec.hash, data.fingerprint()))
-    if is_complete(out, so):  # same spec, data and code versions: nothing to evaluate or write
-        done = runs.read_run(out, so)  # checked against its manifest, or refused
-        print(leaderboard_table(done.curves, synthetic=bool(done.manifest["synthetic"])))
-        _log(args, f"results: {out} (already complete: nothing evaluated; --run-id for a new run)")
-        return 0
-    executor = _executor(args)  # a bad --address or --shards stops here, before the folder
-    with run_lock(out):
+    with run_lock(out):  # one process per run folder; completeness is decided under the lock
+        if is_complete(out, so):
+            done = runs.read_run(out, so)  # checked against its manifest, or refused
+            _same_inputs(done.manifest, spec, data, out)
+            if not done.manifest["failed_rows"]:  # nothing to evaluate or write
+                print(leaderboard_table(done.curves, synthetic=bool(done.manifest["synthetic"])))
+                _log(args, f"results: {out} (already complete: nothing evaluated)")
+                return 0
+            _log(args, f"{out}: complete but with failed cells: evaluating them again")
+        executor = _executor(args)
         res, trials, cell_hashes = _evaluate(args, spec, p, out, so, executor)
         manifest = _write_run(args, spec, p, out, so, res, trials, cell_hashes, t0)
     print(leaderboard_table(res.curves, synthetic=data.synthetic))
@@ -137,6 +156,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _same_inputs(manifest: dict[str, Any], spec: Any, data: Any, out: str) -> None:
+    """A complete run found under ``out`` (an explicit --run-id) must come from these inputs."""
+    from routerbench.cluster.resume import code_versions
+
+    now = {
+        "spec_hash": spec.hash,
+        "data_fingerprint": data.fingerprint(),
+        "code_versions": code_versions(),
+    }
+    for key, value in now.items():
+        if manifest.get(key) != value:
+            raise DataError(
+                f"{out}: a complete run made from other inputs ({key} differs); choose another "
+                "--run-id or --out, or delete the folder"
+            )
 
 
 def _evaluate(
@@ -286,11 +322,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from routerbench.cluster.runs import read_run
 
     so = store.parse_storage_options(args.storage_option)
+    out = store.output_url(args.out) if args.out is not None else store.join(args.run, "plots")
+    store.check_writable(out, so)
     run = read_run(args.run, so)
-    out = args.out or store.join(args.run, "plots")
-    for url in _write_plots(out, run.points, run.curves, bool(run.manifest["synthetic"]), so):
+    written = _write_plots(out, run.points, run.curves, bool(run.manifest["synthetic"]), so)
+    for url in written:
         print(url)
-    return 0
+    return 0 if written or run.curves.empty else 1
 
 
 # --------------------------------------------------------------------------------------- data
@@ -465,10 +503,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         rc: Any = args.func(args)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except Unreachable as e:  # a fault that outlasted the retries
+        print(f"routerbench: error: {_one_line(e)}", file=sys.stderr)
+        return 1
     except (DataError, RouterError, SpecError, UsageError) as e:
         print(f"routerbench: error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except OSError as e:  # storage, permission and filesystem errors are the user's to fix
+    except OSError as e:
+        from routerbench.cluster import store
+
+        if store.is_transient(e):  # a refused or lost connection past the retries: a fault
+            print(f"routerbench: error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+            return 1
+        # storage, permission and filesystem errors are the user's to fix
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"routerbench: error: {where}{_one_line(e)}", file=sys.stderr)
         return 2
@@ -477,13 +527,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         ray_executor = sys.modules.get("routerbench.cluster.ray_executor")  # loaded if used
         cluster_error = ray_executor is not None and isinstance(e, ray_executor.ClusterError)
-        if cluster_error or store.is_transient(e):  # faults that outlasted the retries
+        from routerbench.cluster.runs import RunFailed
+
+        if cluster_error or isinstance(e, RunFailed) or store.is_transient(e):  # faults
             print(f"routerbench: error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
             return 1
         raise
-    except BrokenPipeError:  # output piped into `head` and closed: not an error
-        sys.stdout = open(os.devnull, "w")
-        return 0
     except KeyboardInterrupt:
         print("routerbench: interrupted", file=sys.stderr)
         return 130

@@ -128,7 +128,7 @@ def collect(
             "exists; write runs with 'routerbench run --out URL')"
         )
 
-    def read(name: str, which: Sequence[str]) -> list[bytes]:
+    def read(name: str, which: Sequence[str]) -> list[bytes | None]:
         return store.read_many(runs_url, [f"{i}/{name}" for i in which], storage_options)
 
     manifests = dict(zip(ids, read(runs.MANIFEST, ids), strict=True))
@@ -137,8 +137,12 @@ def collect(
     for j, run_id in enumerate(ids):
         url = store.join(runs_url, run_id)
         try:
-            m = runs.read_manifest(url, manifests[run_id])
-            run = runs.check_run(url, m, {name: raw[j] for name, raw in tables.items()})
+            raw_manifest = manifests[run_id]
+            if raw_manifest is None:
+                raise DataError(f"{store.join(url, runs.MANIFEST)}: gone while reading")
+            m = runs.read_manifest(url, raw_manifest)
+            present = {name: raw[j] for name, raw in tables.items() if raw[j] is not None}
+            run = runs.check_run(url, m, present)  # type: ignore[arg-type]
         except DataError as e:  # a damaged run is named and left out; the others are published
             skipped.append(f"{run_id}: {e}")
             print(f"routerbench: warning: run skipped: {e}", file=sys.stderr)
@@ -468,8 +472,12 @@ def nightly(
     ran, skipped = [], []
     for path in specs:
         spec = load(path)
-        run_id = default_run_id(spec.hash, load_data(spec).fingerprint())
-        if is_complete(store.join(runs_url, run_id), storage_options):
+        run_id = default_run_id(spec.hash, load_data(spec, None, storage_options).fingerprint())
+        url = store.join(runs_url, run_id)
+        if (
+            is_complete(url, storage_options)
+            and not (runs.read_run(url, storage_options).manifest["failed_rows"])
+        ):
             skipped.append(run_id)
             _say(quiet, f"{path}: unchanged, run {run_id} is complete")
             continue
@@ -477,7 +485,12 @@ def nightly(
         argv = ["run", path, "--out", runs_url, "--run-id", run_id, *so_args, *run_args]
         args = build_parser().parse_args([*argv, "--quiet"] if quiet else argv)
         with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
-            args.func(args)  # prints the run's table unless quiet
+            rc = args.func(args)  # prints the run's table unless quiet
+        if rc:  # the published leaderboard stays as it was; the next night resumes the run
+            raise runs.RunFailed(
+                f"{path}: run {run_id} finished with exit code {rc} (failed cells); the "
+                "leaderboard was not refreshed"
+            )
         ran.append(run_id)
     published = refresh(
         runs_url,
@@ -555,6 +568,8 @@ def _keep(args: argparse.Namespace) -> int:
 def _cmd_refresh(args: argparse.Namespace) -> int:
     so = store.parse_storage_options(args.storage_option)
     keep = _keep(args)
+    args.out = store.output_url(args.out)
+    store.check_writable(args.out, so)
     with store.user_errors(f"{args.runs} -> {args.out}"):
         folder = refresh(args.runs, args.out, so, keep=keep)
     print(folder)
@@ -563,6 +578,8 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
 
 def _cmd_nightly(args: argparse.Namespace) -> int:
     so = store.parse_storage_options(args.storage_option)
+    args.store = store.output_url(args.store)
+    store.check_writable(args.store, so)
     run_args = ["--executor", args.executor] + (["--address", args.address] if args.address else [])
     keep = _keep(args)
     with store.user_errors(args.store):

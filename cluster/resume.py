@@ -108,6 +108,7 @@ def run_lock(run_url: str) -> Iterator[None]:
     created = not os.path.exists(path)
     os.makedirs(path, exist_ok=True)
     lock = os.path.join(path, ".lock")
+    held = False
     try:
         with open(lock, "a") as f:
             try:
@@ -117,9 +118,12 @@ def run_lock(run_url: str) -> Iterator[None]:
                     f"{run_url}: another routerbench run is writing this run folder now; wait "
                     "for it to finish (running again then resumes or reuses it)"
                 ) from None
+            held = True
             yield
     except BaseException:
-        if created and os.listdir(path) == [".lock"]:  # failed before writing anything
+        # This process made the folder, held its lock and failed before writing anything: no
+        # trace is left (a process that did not get the lock never touches it).
+        if held and created and os.listdir(path) == [".lock"]:
             os.unlink(lock)
             os.rmdir(path)
         raise

@@ -4,7 +4,8 @@ A complete run folder holds ``points.parquet``, ``curves.parquet`` (and ``trials
 Optuna search), ``spec.toml``, ``plots/`` and ``manifest.json``, written last. Each table carries
 the run's provenance (:data:`PROVENANCE`) in its Parquet metadata (``routerbench.run``): the
 tables, not the manifest, are the truth for what they contain. The manifest lists the sha256 of
-every table and of every stored cell object (``cells``).
+every table and of every stored cell object (``cells``, for audit: a cell object is checked
+against its own ``content_sha256`` when a resumed run reads it).
 
 :func:`read_run` refuses, in one line naming the file, a run whose files disagree: a table whose
 bytes do not hash to the manifest's entry (rewritten or truncated), a table that is not Parquet,
@@ -32,6 +33,10 @@ TABLES = ("points", "curves", "trials")
 # What a table's metadata and the manifest must agree on.
 PROVENANCE = ("run_id", "spec_hash", "data_fingerprint", "synthetic")
 _META = b"routerbench.run"
+
+
+class RunFailed(RuntimeError):
+    """A run finished with failed cells where a caller needs it whole (one line, exit 1)."""
 
 
 def sha256(data: bytes) -> str:
@@ -96,15 +101,13 @@ def check_run(url: str, manifest: dict[str, Any], raw: dict[str, bytes]) -> Run:
     listed: dict[str, Any] = manifest["tables"]
     frames: dict[str, pd.DataFrame] = {}
     for name in (f"{t}.parquet" for t in TABLES):
-        if name not in raw:
-            if name in listed:
-                raise DataError(f"{store.join(url, name)}: listed in {MANIFEST} but missing")
+        if name not in raw:  # points and curves are required below; trials only if read
             continue
         where = store.join(url, name)
         if listed.get(name) != sha256(raw[name]):
             raise DataError(
                 f"{where}: content does not match the sha256 in {MANIFEST} (changed or "
-                "truncated after the run; run the spec again)"
+                "truncated after the run; delete the run folder to run it again)"
             )
         try:
             table = pq.read_table(pa.BufferReader(raw[name]), use_threads=False)

@@ -101,7 +101,7 @@ def add_storage_option(parser: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------------------------- outputs
 # Protocols results can be written to and found again later (memory:// dies with the process;
 # http:// and the archive protocols are read-only).
-WRITABLE = ("file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "hdfs", "sftp")
+WRITABLE = ("file", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "hdfs", "sftp")
 
 
 def output_url(url: str) -> str:
@@ -118,7 +118,7 @@ def output_url(url: str) -> str:
     if protocol not in WRITABLE:
         raise DataError(
             f"output location {url!r}: protocol {protocol!r} cannot keep results; expected a "
-            f"local folder or one of {', '.join(p + '://' for p in WRITABLE[2:])}"
+            f"local folder or one of {', '.join(p + '://' for p in WRITABLE[1:])}"
         )
     return url
 
@@ -181,11 +181,7 @@ def filesystem(url: str, storage_options: StorageOptions = None) -> tuple[Abstra
 def write_bytes(
     url: str, data: bytes, storage_options: StorageOptions = None, *, retry: Retry = RETRY
 ) -> None:
-    """Write ``data`` to ``url`` atomically (all or nothing, :func:`engine.storage.write_bytes`),
-    making a missing local folder first."""
-    if is_local(url):
-        path = url.removeprefix("file://")
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    """Write ``data`` to ``url`` atomically (all or nothing, :func:`engine.storage.write_bytes`)."""
     _write_bytes(url, data, storage_options, retry=retry)
 
 
@@ -197,14 +193,24 @@ def read_bytes(url: str, storage_options: StorageOptions = None, *, retry: Retry
 
 def read_many(
     base: str, names: Sequence[str], storage_options: StorageOptions = None, *, retry: Retry = RETRY
-) -> list[bytes]:
-    """The bytes of ``base/name`` for each name, fetched concurrently where the store allows."""
+) -> list[bytes | None]:
+    """The bytes of ``base/name`` for each name (None for a missing one), fetched concurrently
+    where the store allows."""
     if not names:
         return []
     fs, root = filesystem(base, storage_options)
     paths = [join(root, n) for n in names]
-    got = retry.call(lambda: fs.cat(paths, on_error="raise"))
-    return [bytes(got[p]) for p in paths]
+    got = retry.call(lambda: fs.cat(paths, on_error="return"))
+    out: list[bytes | None] = []
+    for p in paths:
+        value = got.get(p)
+        if isinstance(value, FileNotFoundError) or value is None:
+            out.append(None)
+        elif isinstance(value, BaseException):
+            raise value
+        else:
+            out.append(bytes(value))
+    return out
 
 
 def exists(url: str, storage_options: StorageOptions = None, *, retry: Retry = RETRY) -> bool:

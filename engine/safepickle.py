@@ -479,6 +479,8 @@ class _Unpickler(_PyUnpickler):
         super().__init__(self.reader)
         self.name = name
         self._pending: dict[int, Any] = {}  # created, waiting for BUILD (id -> object)
+        self._sealed: set[int] = set()  # ids of containers handed to a call or a state
+        self._keep: list[Any] = []
 
     def find_class(self, module: str, name: str) -> Any:
         target = _ALLOWED.get((module, name))
@@ -507,7 +509,49 @@ class _Unpickler(_PyUnpickler):
         what = getattr(func, "__name__", type(func).__name__)
         check = _rules()[0].get(func)
         _need(check is not None and type(args) is tuple, f"refusing to call {what}")
+        self.seal(args)
         return check(self, *args)  # type: ignore[misc]
+
+    def seal(self, value: Any, depth: int = 0) -> None:
+        """Containers handed to a call or a state: no opcode may change them afterwards (an
+        object built from a list must not see the list change once it was checked)."""
+        if type(value) in (list, dict, set, tuple) and depth < 8:
+            if type(value) is not tuple:
+                self._sealed.add(id(value))
+                self._keep.append(value)  # ids stay unique while the pickle is read
+            items = value.values() if type(value) is dict else value
+            for item in items:
+                self.seal(item, depth + 1)
+
+    def target(self, kind: type) -> Any:
+        """The container an item opcode changes: a ``kind`` not handed to anything yet."""
+        obj = self.stack[-1]
+        _need(type(obj) is kind, f"refusing to add items to a {type(obj).__name__}")
+        _need(id(obj) not in self._sealed, f"refusing to change a {kind.__name__} already used")
+        return obj
+
+    # -- the opcodes that add items to containers: only plain, not yet used ones
+    def load_setitem(self) -> None:
+        value, key = self.stack.pop(), self.stack.pop()
+        self.target(dict)[key] = value
+
+    def load_setitems(self) -> None:
+        items = self.pop_mark()
+        target = self.target(dict)
+        for i in range(0, len(items) - 1, 2):
+            target[items[i]] = items[i + 1]
+
+    def load_append(self) -> None:
+        value = self.stack.pop()
+        self.target(list).append(value)
+
+    def load_appends(self) -> None:
+        items = self.pop_mark()
+        self.target(list).extend(items)
+
+    def load_additems(self) -> None:
+        items = self.pop_mark()
+        self.target(set).update(items)
 
     # -- the opcodes that call or change objects
     def load_reduce(self) -> None:
@@ -519,6 +563,7 @@ class _Unpickler(_PyUnpickler):
 
     def load_newobj(self) -> None:
         args = self.stack.pop()
+        self.seal(args)
         self.append(self.new(self.stack.pop(), args, {}))
 
     def load_newobj_ex(self) -> None:
@@ -532,6 +577,7 @@ class _Unpickler(_PyUnpickler):
         _need(self._pending.pop(id(inst), None) is inst, f"refusing to set the state of {what}")
         build = _dtype_state if isinstance(inst, np.dtype) else _rules()[2].get(type(inst))
         _need(build is not None, f"refusing to set the state of {what}")
+        self.seal(state)
         build(self, inst, state)  # type: ignore[misc]
 
     def load_frame(self) -> None:
@@ -552,6 +598,11 @@ class _Unpickler(_PyUnpickler):
 
 
 for _op, _fn in (
+    (pickle.SETITEM, _Unpickler.load_setitem),
+    (pickle.SETITEMS, _Unpickler.load_setitems),
+    (pickle.APPEND, _Unpickler.load_append),
+    (pickle.APPENDS, _Unpickler.load_appends),
+    (pickle.ADDITEMS, _Unpickler.load_additems),
     (pickle.REDUCE, _Unpickler.load_reduce),
     (pickle.NEWOBJ, _Unpickler.load_newobj),
     (pickle.NEWOBJ_EX, _Unpickler.load_newobj_ex),

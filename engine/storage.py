@@ -30,6 +30,10 @@ from routerbench.engine.data import DataError
 T = TypeVar("T")
 
 
+class Unreachable(DataError):
+    """A store still unreachable after the retries: a fault, not bad input (exit code 1)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Retry:
     """Exponential backoff for transient errors: before retry ``i`` (from 0) wait
@@ -94,9 +98,9 @@ def is_transient(exc: BaseException) -> bool:
 
 @contextmanager
 def user_errors(url: str) -> Iterator[None]:
-    """Storage failures a user can fix, as one-line DataErrors naming ``url``: a
-    missing bucket or object, access denied, no credentials, an endpoint still unreachable after
-    the retries. Anything else propagates unchanged."""
+    """Storage failures as one-line errors naming ``url``: what a user can fix (a missing bucket
+    or object, access denied, no credentials) as :class:`DataError`, an endpoint still
+    unreachable after the retries as :class:`Unreachable`. Anything else propagates unchanged."""
     try:
         yield
     except (FileNotFoundError, PermissionError) as e:
@@ -104,7 +108,9 @@ def user_errors(url: str) -> Iterator[None]:
     except Exception as e:
         botocore = sys.modules.get("botocore.exceptions")
         no_credentials = botocore is not None and isinstance(e, botocore.NoCredentialsError)
-        if not (no_credentials or is_transient(e)):
+        if is_transient(e):
+            raise Unreachable(f"{url}: unreachable ({type(e).__name__}: {e})") from None
+        if not no_credentials:
             raise
         raise DataError(f"{url}: {type(e).__name__}: {e}") from None
 
@@ -134,9 +140,10 @@ def write_bytes(
     *,
     retry: Retry = RETRY,
 ) -> None:
-    """Write ``data`` to ``url`` all or nothing (a missing local folder is an error)."""
+    """Write ``data`` to ``url`` all or nothing (a missing local folder is made first)."""
     fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
     if isinstance(fs, LocalFileSystem):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write_local_atomic(path, data)
         return
     retry.call(lambda: fs.pipe_file(path, data))  # one PUT: the object appears whole or not

@@ -317,3 +317,85 @@ class TestLeaderboardSkipsDamagedRuns:
         version = Path(out.strip().splitlines()[-1])
         table = pd.read_parquet(version / "leaderboard.parquet")
         assert set(table["run_id"]) == set(run_dirs(done.parent)) - {done.name}
+
+
+class TestRerunRules:
+    def test_explicit_run_id_on_other_inputs_refused(
+        self, done: Path, spec: str, base: RoutingData, tmp_path: Path, capsys: Any
+    ) -> None:
+        """--run-id naming a complete run made from other data is refused, not served."""
+        other = tmp_path / "b.parquet"
+        io.save(variants(base)["prompts"], str(other))
+        argv = ["run", spec, "--data", str(other), "--out", str(done.parent)]
+        rc, out, err = cli([*argv, "--run-id", done.name, "--no-plots"], capsys)
+        assert rc == 2 and "data_fingerprint differs" in err and out == ""
+
+    def test_bad_run_id_refused_before_computing(
+        self, spec: str, tmp_path: Path, capsys: Any
+    ) -> None:
+        """A run id that is not one folder name is refused in one line; nothing is written."""
+        for bad in ("..", "a/b", "x\0y", ""):
+            argv = ["run", spec, "--out", str(tmp_path / "o"), "--run-id", bad]
+            rc, _, err = cli(argv, capsys)
+            assert rc == 2 and "--run-id" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "o").exists()
+
+    def test_failed_cells_evaluated_again(
+        self, base: RoutingData, spec: str, tmp_path: Path, capsys: Any, monkeypatch: Any
+    ) -> None:
+        """A complete run with failed cells exits 1; running it again evaluates the failed
+        cells (not 'already complete') and, once they succeed, exits 0."""
+        from routerbench.routers import reference
+
+        url = str(tmp_path / "a.parquet")
+        io.save(base, url)
+        argv = ["run", spec, "--data", url, "--out", str(tmp_path / "o"), "--no-plots"]
+        original = reference.Oracle.fit
+
+        def broken(self: object, train: object) -> None:
+            raise ValueError("broken on purpose")
+
+        monkeypatch.setattr(reference.Oracle, "fit", broken)
+        assert cli(argv, capsys)[0] == 1
+        monkeypatch.setattr(reference.Oracle, "fit", original)
+        rc, _, err = cli(argv, capsys)
+        assert rc == 0 and "evaluating them again" in err
+        (run_dir,) = (tmp_path / "o").iterdir()
+        assert runs.read_run(str(run_dir)).manifest["failed_rows"] == 0
+
+
+class TestLeaderboardReadsSearches:
+    def test_optuna_run_is_published(self, tmp_path: Path, capsys: Any) -> None:
+        """An Optuna run (with trials.parquet) is read by the leaderboard like any run."""
+        spec = tmp_path / "o.toml"
+        spec.write_text(
+            '[data]\nsynthetic_n = 3000\nfamilies = ["mmlu", "hellaswag"]\n'
+            '[search]\nkind = "optuna"\ntrials = 2\nparallel = 1\n'
+            '[[routers]]\nname = "knn"\nspace = { k = { low = 3, high = 9 } }\n'
+            "[metrics]\nbootstrap = 0\n"
+        )
+        out = tmp_path / "runs"
+        assert cli(["run", str(spec), "--out", str(out), "--no-plots", "--quiet"], capsys)[0] == 0
+        (run_dir,) = out.iterdir()
+        assert runs.read_run(str(run_dir)).trials is not None
+        rc, _, err = cli(
+            ["leaderboard", "refresh", "--runs", str(out), "--out", str(tmp_path / "lb")], capsys
+        )
+        assert rc == 0 and "skipped" not in err, err
+
+
+class TestBrokenPipe:
+    def test_closed_stdout_is_not_an_error(self, done: Path, capsys: Any, monkeypatch: Any) -> None:
+        """report into a pipe its reader closed (`| head`) exits 0 with nothing on stderr."""
+        import sys
+
+        class Closed:
+            def write(self, text: str) -> int:
+                raise BrokenPipeError(32, "Broken pipe")
+
+            def flush(self) -> None:
+                raise BrokenPipeError(32, "Broken pipe")
+
+        monkeypatch.setattr(sys, "stdout", Closed())
+        assert main(["report", str(done)]) == 0
+        assert capsys.readouterr().err == ""

@@ -471,3 +471,14 @@ class TestSafeLoadLyingStates:
         payload[pos % len(payload)] ^= 1 << bit
         out = _in_child(bytes(payload))
         assert out == "loaded" or out.startswith("f.pkl: "), out
+
+
+class TestItemOpcodes:
+    """SETITEM(S), APPEND(S) and ADDITEMS change only plain containers not yet handed on."""
+
+    def test_no_item_set_on_an_array(self) -> None:
+        """An array's element cannot be changed after it was built and checked."""
+        good = pickle.dumps(np.array([1.0, 2.0, 3.0]), protocol=2)
+        np.testing.assert_array_equal(_load(good), [1.0, 2.0, 3.0])
+        with pytest.raises(DataError, match="refusing to add items to a ndarray"):
+            _load(good[:-1] + b"K\x00K\x05s.")  # arr[0] = 5 after BUILD

@@ -529,7 +529,7 @@ class TestUnreachableStore:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """An S3 endpoint refusing connections past the retries stops run and report with one
-        line naming the URL, exit 2, before anything is computed or written."""
+        line naming the URL, exit 1 (a fault), before anything is computed or written."""
         from routerbench.cluster.cli import main
 
         dead = ["--storage-option", "endpoint_url=http://127.0.0.1:1"]
@@ -539,6 +539,6 @@ class TestUnreachableStore:
         spec = tmp_path / "s.toml"
         spec.write_text('[data]\nsynthetic_n = 500\n[[routers]]\nname = "oracle"\n')
         for argv in (["run", str(spec), "--out", "s3://bucket/runs"], ["report", "s3://bucket/r"]):
-            assert main([*argv, *dead]) == 2
+            assert main([*argv, *dead]) == 1  # a fault past the retries, not bad input
             lines = capsys.readouterr().err.strip().splitlines()
             assert len(lines) == 1 and "s3://bucket/" in lines[0], lines
