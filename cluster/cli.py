@@ -1,7 +1,9 @@
 """The ``routerbench`` command: a thin layer over the Python API.
 
-User mistakes (bad files, columns, names, values) print one line
+User mistakes (bad files, columns, names, values, output locations) print one line
 ``routerbench: error: ...`` and exit with code 2, with no traceback and nothing half-written.
+Faults that outlast the retries (a store still unreachable, Ray actors dying past the limit) and
+runs with failed cells exit with code 1, also with one line; success is 0.
 """
 
 from __future__ import annotations
@@ -54,6 +56,20 @@ def _spec(path: str | None) -> Any:
     return specmod.load(path)
 
 
+def _plan(args: argparse.Namespace, spec: Any, so: dict[str, Any]) -> Any:
+    """Check what can be checked without data (search space, memory), load the data (the spec's
+    or --data) and plan the spec on it, which checks the routers against the data's facts."""
+    from routerbench.sweeps.execute import check_memory, load_data, plan
+
+    url = _data_url(args)
+    if spec.search["kind"] == "optuna":
+        from routerbench.sweeps.search import check_space
+
+        check_space(spec)  # before the data is read; plan() checks it against the data too
+    check_memory(spec, url, force=args.force)
+    return plan(spec, load_data(spec, url, so))
+
+
 def _check_run_id(run_id: str | None) -> None:
     """A run id names one folder: letters, digits and ``._-``, not ``.`` or ``..``."""
     if run_id is None:
@@ -77,21 +93,13 @@ def _data_url(args: argparse.Namespace) -> str | None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from routerbench.cluster import store
     from routerbench.sweeps import spec as specmod
-    from routerbench.sweeps.execute import check_memory, load_data, plan
 
     if args.fields:
         print(specmod.describe_fields())
         return 0
     spec = _spec(args.spec)
-    url = _data_url(args)
-    if spec.search["kind"] == "optuna":
-        from routerbench.sweeps.search import check_space
-
-        check_space(spec)
-    check_memory(spec, url, force=args.force)
-    so = store.parse_storage_options(args.storage_option)
-    data = load_data(spec, url, so)  # the spec's data (or --data): its facts are checked too
-    p = plan(spec, data)  # checks the routers against the data's models and families
+    p = _plan(args, spec, store.parse_storage_options(args.storage_option))
+    data = p.data
     print(f"spec {spec.source}: valid (hash {spec.hash})")
     print(f"data: {data!r}")
     print(f"families: {', '.join(p.families)}")
@@ -111,7 +119,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from routerbench.cluster import runs, store
     from routerbench.cluster.resume import default_run_id, is_complete, run_lock
-    from routerbench.sweeps.execute import check_memory, load_data, plan
     from routerbench.sweeps.report import leaderboard_table
 
     t0 = time.perf_counter()
@@ -120,15 +127,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     base = store.output_url(args.out if args.out is not None else spec.output["url"])
     store.check_writable(base, so)  # before any computation: nothing is computed in vain
     _check_run_id(args.run_id)
-    url = _data_url(args)
-    if spec.search["kind"] == "optuna":
-        from routerbench.sweeps.search import check_space
-
-        check_space(spec)  # before the data is read; plan() checks it against the data too
-    check_memory(spec, url, force=args.force)
-    data = load_data(spec, url, so)
+    p = _plan(args, spec, so)
+    data = p.data
     _log(args, f"data: {data!r}")
-    p = plan(spec, data)
     _log(args, f"plan: {len(p.cells)} cells x {len(p.families)} families")
     out = store.join(base, args.run_id or default_run_id(spec.hash, data.fingerprint()))
     with run_lock(out):  # one process per run folder; completeness is decided under the lock

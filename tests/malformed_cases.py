@@ -20,6 +20,7 @@ import contextlib
 import importlib
 import io
 import os
+import random
 import signal
 import sys
 import tempfile
@@ -43,6 +44,17 @@ class Case:
     writes: list[str] = field(default_factory=lambda: ["out"])
     ok: bool = False
     why: str = ""  # for ok cases: where the success is documented
+
+
+def data_verb(rng: random.Random, path: str, spec: str) -> tuple[list[str], list[str]]:
+    """A command reading the data file ``path`` (info, convert or run with ``spec``), chosen by
+    ``rng``, and the outputs it must not leave behind."""
+    r = rng.random()
+    if r < 0.6:
+        return ["data", "info", path], ["out"]
+    if r < 0.8:
+        return ["data", "convert", path, "x.parquet"], ["x.parquet", "out"]
+    return ["run", "--data", path, "--out", "out", "--no-plots", "--quiet", spec], ["out"]
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from malformed_cases import Case
+from malformed_cases import Case, data_verb
 from malformed_pickles import SPEC
 
 from routerbench.engine import io, synth
@@ -348,15 +348,6 @@ def _write_parquet(path: Path, table: pa.Table) -> None:
     pq.write_table(table, str(path))
 
 
-def _verb(rng: random.Random, path: str, spec: str) -> tuple[list[str], list[str]]:
-    r = rng.random()
-    if r < 0.6:
-        return ["data", "info", path], ["out"]
-    if r < 0.8:
-        return ["data", "convert", path, "x.parquet"], ["x.parquet", "out"]
-    return ["run", "--data", path, "--out", "out", "--no-plots", "--quiet", spec], ["out"]
-
-
 def cases(seed: int, folder: Path) -> list[Case]:
     """At least 250 loader cases, every file written under ``folder``."""
     rng = random.Random(seed)
@@ -366,7 +357,7 @@ def cases(seed: int, folder: Path) -> list[Case]:
     out: list[Case] = []
 
     def add(name: str, path: str, ok: bool = False, why: str = "") -> None:
-        argv, writes = _verb(rng, path, str(spec))
+        argv, writes = data_verb(rng, path, str(spec))
         out.append(Case("loaders", name, argv, writes=writes, ok=ok, why=why))
 
     def write(name: str, suffix: str, payload: bytes | pa.Table | Callable[[Path], None]) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from malformed_cases import Case
+from malformed_cases import Case, data_verb
 from numpy._core.multiarray import _reconstruct, scalar
 from pandas._libs.internals import _unpickle_block
 from pandas.core.indexes.base import _new_Index  # type: ignore[attr-defined]
@@ -510,15 +510,6 @@ def valid(data: Any) -> Iterator[tuple[str, Any, int]]:
     yield "valid-long-layout", io.to_upstream_long_frame(data), 4
 
 
-def _verb(rng: random.Random, path: str, spec: str) -> tuple[list[str], list[str]]:
-    r = rng.random()
-    if r < 0.6:
-        return ["data", "info", path], ["out"]
-    if r < 0.8:
-        return ["data", "convert", path, "x.parquet"], ["x.parquet", "out"]
-    return ["run", "--data", path, "--out", "out", "--no-plots", "--quiet", spec], ["out"]
-
-
 def cases(seed: int, folder: Path) -> list[Case]:
     """At least 250 pickle cases, every file written under ``folder``."""
     rng = random.Random(seed)
@@ -533,7 +524,7 @@ def cases(seed: int, folder: Path) -> list[Case]:
     def add(name: str, blob: bytes, ok: bool = False, why: str = "") -> None:
         path = folder / f"{len(out):03d}-{name}.pkl"
         path.write_bytes(blob)
-        argv, writes = _verb(rng, str(path), str(spec))
+        argv, writes = data_verb(rng, str(path), str(spec))
         out.append(Case("pickles", name, argv, writes=writes, ok=ok, why=why))
 
     add("valid", payload, ok=True, why=README)
