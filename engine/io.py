@@ -7,7 +7,10 @@ s3://, ...).
 - ``"upstream-wide"``: RouterBench's published pickles (``routerbench_0shot.pkl``, ``_5shot.pkl``):
   ``sample_id, prompt, eval_name``, one quality column per model named by the model (object dtype,
   floats in [0, 1] or NaN), ``<model>|total_cost``; ``<model>|model_response`` and
-  ``oracle_model_to_route_to`` are ignored. Models keep the file's quality-column order.
+  ``oracle_model_to_route_to`` are ignored. Models are in the file's *response order* (the order
+  of its ``|model_response`` columns, else of its ``|total_cost`` columns), which the original
+  code uses for its model list and its tie-breaks; the published file's quality columns are
+  alphabetical.
 - ``"upstream-long"``: ``routerbench_raw.pkl``: one row per ``(sample_id, model_name)`` with
   ``performance`` and ``cost`` (plus ``prompt, eval_name``; other columns are ignored). Models in
   order of first appearance; a pair that is absent is a missing outcome (NaN quality and cost).
@@ -379,6 +382,7 @@ def _from_wide(frame: pd.DataFrame, url: str) -> RoutingData:
             raise DataError(f"{url}: column {col!r} has no quality column {model!r}")
     if not models:
         raise DataError(f"{url}: no quality columns (one per model, named by the model)")
+    models = _response_order(frame, models)
     cost_cols = [f"{m}|total_cost" for m in models]
     _require(frame, url, cost_cols, layout)
     q = np.column_stack([_numbers(frame[m], url, m) for m in models])
@@ -397,6 +401,17 @@ def _from_wide(frame: pd.DataFrame, url: str) -> RoutingData:
         prompts=_strings(frame["prompt"], url, "prompt"),
         source=url,
     )
+
+
+def _response_order(frame: pd.DataFrame, models: list[str]) -> list[str]:
+    """The models in the order of the ``|model_response`` columns (else ``|total_cost``): the
+    original's model order; models without such a column follow, in quality-column order."""
+    for field in ("model_response", "total_cost"):
+        order = [c[: -len(field) - 1] for c in frame.columns if c.endswith("|" + field)]
+        if order:
+            known = [m for m in order if m in models]
+            return known + [m for m in models if m not in known]
+    return models
 
 
 def _from_raw(frame: pd.DataFrame, url: str) -> RoutingData:
@@ -619,14 +634,16 @@ def _oracle(q: np.ndarray, c: np.ndarray, models: Sequence[str]) -> np.ndarray:
 def to_upstream_wide_frame(data: RoutingData) -> pd.DataFrame:
     """The published wide schema: ``sample_id, prompt, eval_name``, one quality column per model
     (object dtype of Python floats), ``<model>|model_response`` (a placeholder),
-    ``<model>|total_cost``, ``oracle_model_to_route_to``; models in the data's order.
+    ``<model>|total_cost``, ``oracle_model_to_route_to``. As in the published file, the quality
+    columns are alphabetical and the per-model columns in the data's model order (the response
+    order, which :func:`load` takes back as the model order).
 
     >>> d = RoutingData(quality=[[1.0, 1.0], [0.0, 0.0]], cost=[[0.3, 0.1], [0.1, 0.2]],
-    ...                 models=["a", "b"], prompt_ids=["p0", "p1"], eval_names=["e", "e"])
+    ...                 models=["b", "a"], prompt_ids=["p0", "p1"], eval_names=["e", "e"])
     >>> f = to_upstream_wide_frame(d)
     >>> list(f.columns)[3:], f["oracle_model_to_route_to"].tolist()
-    (['a', 'b', 'a|model_response', 'b|model_response', 'a|total_cost', 'b|total_cost', \
-'oracle_model_to_route_to'], ['b', 'no_model_correct'])
+    (['a', 'b', 'b|model_response', 'a|model_response', 'b|total_cost', 'a|total_cost', \
+'oracle_model_to_route_to'], ['a', 'no_model_correct'])
     """
     n = data.n_prompts
     cols: dict[str, Any] = {
@@ -634,7 +651,8 @@ def to_upstream_wide_frame(data: RoutingData) -> pd.DataFrame:
         "prompt": _objects(_turns(data.prompts, n)),
         "eval_name": _objects(data.eval_names),
     }
-    for j, model in enumerate(data.models):
+    for model in sorted(data.models):
+        j = data.models.index(model)
         cols[model] = pd.Series(data.quality[:, j].tolist(), dtype=object)
     for model in data.models:
         cols[f"{model}|model_response"] = _objects([RESPONSE_PLACEHOLDER] * n)

@@ -176,11 +176,12 @@ def _brute_oracle(data: RoutingData) -> list[str]:
 # ------------------------------------------------------------------------------- loaders
 class TestLoadUpstreamWide:
     def test_reads_published_schema(self, tmp_path: Path) -> None:
-        """Quality columns in file order, costs matched by name, responses and oracle ignored."""
+        """Models in response order (not the alphabetical quality columns), costs matched by
+        name, responses and oracle ignored."""
         d = io.load(_pickle(tmp_path, _wide()))
-        assert d.models == ("a/model", "b-model")
-        np.testing.assert_array_equal(d.quality, [[0.0, 1.0], [0.25, 0.5], [1.0, NAN]])
-        np.testing.assert_array_equal(d.cost, [[0.1, 0.01], [0.2, 0.02], [0.3, NAN]])
+        assert d.models == ("b-model", "a/model")
+        np.testing.assert_array_equal(d.quality, [[1.0, 0.0], [0.5, 0.25], [NAN, 1.0]])
+        np.testing.assert_array_equal(d.cost, [[0.01, 0.1], [0.02, 0.2], [NAN, 0.3]])
         assert d.prompt_ids.tolist() == ["mmlu-astronomy.val.0", "hellaswag.dev.1", "mtbench.dev.2"]
         assert d.families.tolist() == ["mmlu", "hellaswag", "mtbench"]
         assert d.prompts is not None and d.prompts[2] == "['Write, \"please\"']"
@@ -202,7 +203,7 @@ class TestLoadUpstreamWide:
         f["b-model"] = pd.Series([np.float64(1.0), None, None], dtype=object)
         f["b-model|total_cost"] = [0.01, NAN, NAN]
         d = io.load(_pickle(tmp_path, f))
-        np.testing.assert_array_equal(d.quality[:, 1], [1.0, NAN, NAN])
+        np.testing.assert_array_equal(d.quality[:, 0], [1.0, NAN, NAN])
 
     def test_format_override(self, tmp_path: Path) -> None:
         """format='upstream-wide' reads a pickle whatever its name."""
@@ -787,7 +788,8 @@ class TestParquetLayout:
 # --------------------------------------------------------------------------------- writers
 class TestToUpstreamWideFrame:
     def test_exact_schema(self) -> None:
-        """Columns in the published order and dtypes; quality cells are Python floats."""
+        """Columns in the published order and dtypes (quality columns alphabetical, the others
+        in model order); quality cells are Python floats."""
         data = _rd(
             quality=[[1.0, NAN], [0.0, 0.5]],
             cost=[[0.3, NAN], [0.1, 0.2]],
@@ -797,7 +799,7 @@ class TestToUpstreamWideFrame:
         )
         f = io.to_upstream_wide_frame(data)
         assert list(f.columns) == [
-            "sample_id", "prompt", "eval_name", "m1", "m/2", "m1|model_response",
+            "sample_id", "prompt", "eval_name", "m/2", "m1", "m1|model_response",
             "m/2|model_response", "m1|total_cost", "m/2|total_cost", "oracle_model_to_route_to",
         ]  # fmt: skip
         assert f["m1"].dtype == object and all(type(v) is float for v in f["m/2"])
