@@ -2,7 +2,9 @@
 
 Pure NumPy kernels over a router's operating points ``(cost, quality)``.  A hull is returned as
 its vertices ``(hull_cost, hull_quality)``, sorted by cost, with cost and quality strictly
-increasing; every other function here takes a hull in that form.
+increasing; every other function here takes a hull in that form.  :func:`upstream_hull`, the
+original RouterBench code's hull (for :func:`aiq_upstream`), is the exception: its qualities need
+not increase.
 """
 
 from __future__ import annotations
@@ -165,8 +167,8 @@ def aiq_rows(cost: ArrayLike, quality: ArrayLike, c_min: float, c_max: float) ->
     return np.where(c_max <= lo, 0.0, value)
 
 
-def aiq_upstream(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> np.ndarray:
-    """The original code's AIQ (``calc_AIQ``), one value per router; depends on the set compared.
+def aiq_upstream_path(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> np.ndarray:
+    """The original code's AIQ formula (``calc_AIQ``) on our exact :func:`ndch`, one per router.
 
     Mirrors ``calc_AIQ`` in
     https://github.com/withmartian/routerbench/blob/main/evaluation/AIQ.py (read at commit
@@ -177,14 +179,15 @@ def aiq_upstream(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> np.ndarray:
     points of maximum quality; we take that for X and compute the area on :func:`ndch` (same
     area: the rest is flat).  Upstream's O(n^3) hull fails with at most two distinct costs and
     picks an arbitrary point among ties at the cheapest or dearest cost; ours does neither,
-    otherwise the results agree up to rounding.  NaN where X is 0 (upstream divides 0 by 0).
+    otherwise the results agree up to rounding (:func:`aiq_upstream` is the original exactly,
+    quirks and failures included).  NaN where X is 0 (upstream divides 0 by 0).
 
-    >>> aiq_upstream([([1.0, 3.0], [0.25, 0.75]), ([2.0, 4.0], [0.5, 0.75])]).tolist()
+    >>> aiq_upstream_path([([1.0, 3.0], [0.25, 0.75]), ([2.0, 4.0], [0.5, 0.75])]).tolist()
     [0.4375, 0.3125]
     """
     if len(curves) == 0:
-        raise ValueError("aiq_upstream: need at least one curve, got none")
-    points = [_points(c, q, "aiq_upstream", ("cost", "quality")) for c, q in curves]
+        raise ValueError("aiq_upstream_path: need at least one curve, got none")
+    points = [_points(c, q, "aiq_upstream_path", ("cost", "quality")) for c, q in curves]
     x_max = max(float(c[q == q.max()].max()) for c, q in points)
     if x_max == 0.0:
         return np.full(len(points), np.nan)
@@ -193,6 +196,122 @@ def aiq_upstream(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> np.ndarray:
         hc, hq = ndch(c, q)
         areas.append(np.trapezoid(np.append(hq, hq[-1]), np.append(hc, x_max)))
     return np.array(areas, dtype=np.float64) / x_max
+
+
+class UpstreamHullError(ValueError):
+    """The original code's hull fails on these points (it raises IndexError there)."""
+
+
+def _upstream_chords(c: np.ndarray, q: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """At each ``x`` in ``xs``: the highest chord between two points ``i, j`` with c_i < x < c_j.
+
+    Each chord value is ``np.interp(x, [c_i, c_j], [q_i, q_j])`` bit for bit: NumPy computes it
+    as ``slope * (x - c_i) + q_i`` with ``slope = (q_j - q_i) / (c_j - c_i)``.  Brute force over
+    all pairs of distinct points, as the original does (a smarter search could round otherwise),
+    in blocks of left points that keep the (left, right, x) arrays near a million entries.  No
+    NaN can arise: the caller checks that ``max - min`` of cost and quality is finite.
+    """
+    pts = np.unique(np.column_stack((c, q)), axis=0)  # duplicate points give the same chords
+    right_c, right_q = pts[:, 0], pts[:, 1]
+    best = np.full(xs.size, -np.inf)
+    step = max(1, (1 << 20) // (right_c.size * xs.size))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for lo in range(0, right_c.size, step):
+            left_c = right_c[lo : lo + step, None, None]  # (left, 1, 1)
+            left_q = right_q[lo : lo + step, None, None]
+            slope = (right_q[None, :, None] - left_q) / (right_c[None, :, None] - left_c)
+            value = slope * (xs - left_c) + left_q  # (left, right, x)
+            spans = (left_c < xs) & (xs < right_c[None, :, None])
+            best = np.maximum(best, np.where(spans, value, -np.inf).max(axis=(0, 1)))
+    return best
+
+
+def upstream_hull(cost: ArrayLike, quality: ArrayLike) -> Hull:
+    """The original code's "non-decreasing convex hull" (``get_non_descreasing_convex_hull_of``).
+
+    Reproduces https://github.com/withmartian/routerbench/blob/main/evaluation/AIQ.py (commit
+    30e0925ac07a45108b9ee82086040a5664ea83e6) with the same floating-point operations, quirks
+    included; it is not :func:`ndch`.  The points are sorted by NumPy's default (unstable)
+    ``argsort`` of the cost, so among ties the first and last sorted points are whichever it
+    puts there.  Every distinct cost strictly between the lowest and the highest gets one entry:
+    the best of its points' qualities and of every chord (see :func:`_upstream_chords`) spanning
+    it, so a point under a chord is lifted onto it.  The original inserts these entries while
+    looping over pairs from the cheapest point, hence in increasing cost, and compares the last
+    sorted point with the last one inserted, the dearest: the last point is appended only if its
+    quality is at least that entry's.  The first sorted point is always put first.  Finally one
+    pass drops every vertex lower than its predecessor *before* the pass, so a rounding wiggle
+    (high, low, middle) leaves a decrease.  Costs come out strictly increasing; qualities need
+    not be monotone.  With fewer than three distinct costs there are no entries and the original
+    raises IndexError: :class:`UpstreamHullError` here.  Costs or qualities whose spread
+    overflows float64 are a plain ValueError.
+
+    >>> hc, hq = upstream_hull([0.0, 1.0, 2.0, 3.0], [0.0, 0.0, 1.0, 0.5])
+    >>> hc.tolist(), hq.tolist()  # (1, 0) lifted onto the chord (0, 0)-(2, 1); (3, 0.5) < 1
+    ([0.0, 1.0, 2.0], [0.0, 0.5, 1.0])
+    """
+    c, q = _points(cost, quality, "upstream_hull", ("cost", "quality"))
+    for name, arr in (("cost", c), ("quality", q)):
+        with np.errstate(over="ignore"):
+            spread = arr.max() - arr.min()
+        if not np.isfinite(spread):
+            raise ValueError(f"upstream_hull: {name} spans more than float64 holds (max - min)")
+    order = c.argsort()  # the original's sort: same algorithm, so ties land the same way
+    c, q = c[order], q[order]
+    inner = (c[0] < c) & (c < c[-1])
+    if not inner.any():
+        raise UpstreamHullError(
+            f"upstream_hull: the original's hull needs at least 3 distinct costs, got "
+            f"{np.unique(c).size} (it raises IndexError)"
+        )
+    ic, iq = c[inner], q[inner]
+    first = np.flatnonzero(np.append(True, ic[1:] != ic[:-1]))  # first point of each cost
+    xs = ic[first]
+    ys = np.maximum(np.maximum.reduceat(iq, first), _upstream_chords(c, q, xs))
+    hc, hq = np.append(c[0], xs), np.append(q[0], ys)
+    if q[-1] >= ys[-1]:
+        hc, hq = np.append(hc, c[-1]), np.append(hq, q[-1])
+    keep = np.append(True, ~(hq[1:] < hq[:-1]))  # costs are distinct and sorted already
+    return hc[keep], hq[keep]
+
+
+def aiq_upstream(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> tuple[np.ndarray, list[str]]:
+    """The original code's ``calc_AIQ`` on each curve's points: ``(values, reasons)``.
+
+    Each curve ``(cost, quality)`` is one router's points as the original evaluates them (its
+    grid: one per λ, per budget, or the single point of a model).  Each gets
+    :func:`upstream_hull`, then ``(X, its last quality)`` is appended, X being the largest hull
+    cost over the curves; the value is ``np.trapezoid`` over that, from the curve's own first
+    hull point, divided by X.  A curve whose hull fails gets NaN and the failure as its reason,
+    and takes no part in X (the original would have crashed); X == 0 gives NaN for every curve
+    with the reason (the original divides 0 by 0).  ``reasons[i]`` is ``""`` where
+    ``values[i]`` is a number.  Depends on the set of curves compared, through X.
+
+    >>> curves = [([0.0, 1.0, 2.0, 3.0], [0.0, 0.0, 1.0, 0.5]), ([1.0], [0.9])]
+    >>> values, reasons = aiq_upstream(curves)
+    >>> values.tolist()  # hull (0, 0), (1, 0.5), (2, 1) and X = 2: (0.25 + 0.75) / 2
+    [0.5, nan]
+    >>> reasons[0], reasons[1].endswith("3 distinct costs, got 1 (it raises IndexError)")
+    ('', True)
+    """
+    if len(curves) == 0:
+        raise ValueError("aiq_upstream: need at least one curve, got none")
+    hulls: dict[int, Hull] = {}
+    reasons = [""] * len(curves)
+    for i, (c, q) in enumerate(curves):
+        try:
+            hulls[i] = upstream_hull(c, q)
+        except UpstreamHullError as err:
+            reasons[i] = str(err)
+    values = np.full(len(curves), np.nan)
+    if not hulls:
+        return values, reasons
+    x_max = max(np.max(hc) for hc, _ in hulls.values())
+    for i, (hc, hq) in hulls.items():
+        if x_max == 0.0:
+            reasons[i] = "aiq_upstream: the largest hull cost X is 0 (the original divides 0 by 0)"
+        else:
+            values[i] = np.trapezoid(np.append(hq, hq[-1]), np.append(hc, x_max)) / x_max
+    return values, reasons
 
 
 def max_quality(cost: ArrayLike, quality: ArrayLike) -> tuple[float, float]:

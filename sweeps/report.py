@@ -133,8 +133,8 @@ def render(curves: pd.DataFrame, fmt: str = "table", *, synthetic: bool = False)
         return text
     cols = [
         "family", "split", "router", "params", "aiq", "aiq_lo", "aiq_hi", "c_min", "c_max",
-        "aiq_upstream", "max_quality", "max_quality_lo", "max_quality_hi", "cost_at_max_quality",
-        "n_test", "small_sample", "boot_excluded",
+        "aiq_upstream", "aiq_upstream_note", "aiq_upstream_path", "max_quality", "max_quality_lo",
+        "max_quality_hi", "cost_at_max_quality", "n_test", "small_sample", "boot_excluded",
     ]  # fmt: skip
     df = curves[[c for c in cols if c in curves]].assign(
         label=[label(r, p) for r, p in zip(curves["router"], curves["params"], strict=True)]

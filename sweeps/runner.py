@@ -29,6 +29,7 @@ from routerbench.engine.metrics import (
     aiq,
     aiq_rows,
     aiq_upstream,
+    aiq_upstream_path,
     common_range,
     max_quality,
     ndch,
@@ -450,6 +451,7 @@ class _Curve:
     cost: np.ndarray  # the curve's points (the exact path's where there is one)
     quality: np.ndarray
     grid: tuple[np.ndarray, np.ndarray]  # the grid's points (mean cost, quality per knob)
+    grid_sum: np.ndarray  # the grid's cost sums (the original's unit, for aiq_upstream)
     boot: tuple[np.ndarray, np.ndarray] | None  # kept replicates [B', K]; None: no interval
     n: int  # test prompts
     excluded: int  # replicates left out: every test prompt drew weight 0
@@ -479,6 +481,7 @@ def summarize(
     """The points and curves tables of a run, with bootstrap intervals where replicates exist."""
     points = pd.DataFrame([row for r in results for row in r.rows], columns=POINT_COLUMNS)
     cost_mean, quality_mean = points["cost_mean"].to_numpy(), points["quality_mean"].to_numpy()
+    cost_sum = points["cost_sum"].to_numpy()
     counts = points["n"].to_numpy()
     bounds = np.full((len(points), 4), np.nan)  # cost_lo, cost_hi, quality_lo, quality_hi
     entries = []
@@ -504,7 +507,9 @@ def summarize(
                 cost_ci = interval(boot[0], confidence, bounds=COST)
                 quality_ci = interval(boot[1], confidence, bounds=QUALITY)
                 bounds[ok] = np.column_stack([*cost_ci, *quality_ci])
-            entries.append(_Curve(r.cell.split, str(fam), r.cell, c, q, grid, boot, n, excluded))
+            entries.append(
+                _Curve(r.cell.split, str(fam), r.cell, c, q, grid, cost_sum[ok], boot, n, excluded)
+            )
         start += len(r.rows)
     for j, col in enumerate(("cost_lo", "cost_hi", "quality_lo", "quality_hi")):
         points[col] = bounds[:, j]
@@ -519,9 +524,14 @@ def summarize(
             c_min, c_max = common_range(hulls)
         else:
             c_min, c_max = ranges[(split, fam)]
-        up = aiq_upstream([(e.cost, e.quality) for e in group])
-        for e, hull, aiq_up in zip(group, hulls, up, strict=True):
-            rows.append(_curve_row(e, hull, c_min, c_max, float(aiq_up), confidence))
+        # The original's calc_AIQ on the grid's points in its unit (cost sums), and its formula
+        # on the exact paths' points (mean cost).
+        up, notes = aiq_upstream([(e.grid_sum, e.grid[1]) for e in group])
+        up_path = aiq_upstream_path([(e.cost, e.quality) for e in group])
+        for i, (e, hull) in enumerate(zip(group, hulls, strict=True)):
+            row = _curve_row(e, hull, c_min, c_max, confidence)
+            row.update(aiq_upstream=up[i], aiq_upstream_note=notes[i], aiq_upstream_path=up_path[i])
+            rows.append(row)
     return Results(points=points, curves=pd.DataFrame(rows, columns=CURVE_COLUMNS))
 
 
@@ -530,7 +540,6 @@ def _curve_row(
     hull: tuple[np.ndarray, np.ndarray],
     c_min: float,
     c_max: float,
-    aiq_up: float,
     confidence: float,
 ) -> dict[str, Any]:
     """One curves row: the hull, AIQ and max quality, with their intervals."""
@@ -546,7 +555,6 @@ def _curve_row(
         "aiq": aiq(*hull, c_min, c_max),
         "c_min": c_min,
         "c_max": c_max,
-        "aiq_upstream": aiq_up,
         "max_quality": qmax,
         "cost_at_max_quality": cmax,
         "aiq_lo": np.nan,

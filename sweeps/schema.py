@@ -47,7 +47,14 @@ CURVES: dict[str, str] = {
     "aiq_hi": "upper end of AIQ's bootstrap interval",
     "c_min": "lower end of the AIQ cost range (cheapest single model's mean cost by default)",
     "c_max": "upper end of the AIQ cost range (dearest single model's mean cost by default)",
-    "aiq_upstream": "the original code's calc_AIQ over the routers of the same family and split",
+    "aiq_upstream": "the original code's calc_AIQ, exactly: its own hull of the router's grid "
+    "points (cost sums), extended flat to the largest hull cost X over the routers of the same "
+    "family and split, area from the router's first point, divided by X; NaN where calc_AIQ fails",
+    "aiq_upstream_note": "why aiq_upstream is NaN (e.g. fewer than 3 distinct costs: the "
+    "original's hull raises IndexError); '' when it is a number",
+    "aiq_upstream_path": "the original's formula on our exact hull of the router's curve (its "
+    "exact path where one exists): differs from aiq_upstream where the path has points the grid "
+    "lacks",
     "max_quality": "highest mean quality over the router's operating points",
     "max_quality_lo": "lower end of max quality's bootstrap interval",
     "max_quality_hi": "upper end of max quality's bootstrap interval",

@@ -29,7 +29,7 @@ from routerbench.engine import synth
 from routerbench.engine.bootstrap import poisson_weights
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK, NO_CALL
-from routerbench.engine.metrics import aiq, aiq_upstream, ndch
+from routerbench.engine.metrics import aiq, aiq_upstream, aiq_upstream_path, ndch
 from routerbench.routers.base import REGISTRY, create, load_all
 from routerbench.sweeps import runner
 from routerbench.sweeps.execute import Plan, plan, run_grid
@@ -158,7 +158,14 @@ def check_points(points: Any, cell_id: str, family: str, ref: Direct) -> None:
     close(got["quality_mean"], ref.quality.sum(axis=1) / n, what + " quality_mean")
 
 
-def check_curve(row: Any, ref: Direct, upstream: float) -> None:
+def upstream_pair(refs: list[Direct]) -> list[tuple[float, float]]:
+    """Per direct curve: calc_AIQ on its grid points (cost sums), and on its curve's points."""
+    up, _ = aiq_upstream([(d.cost.sum(axis=1), d.grid[1]) for d in refs])
+    path = aiq_upstream_path([d.curve for d in refs])
+    return list(zip(up.tolist(), path.tolist(), strict=True))
+
+
+def check_curve(row: Any, ref: Direct, upstream: tuple[float, float]) -> None:
     """A curves row equals the hull, AIQ and max quality of the direct curve."""
     what = f"{row['cell_id']} {row['family']}"
     c, q = ref.curve
@@ -169,7 +176,9 @@ def check_curve(row: Any, ref: Direct, upstream: float) -> None:
     close(row["hull_cost"], hc, what + " hull_cost")
     close(row["hull_quality"], hq, what + " hull_quality")
     close(row["aiq"], aiq(hc, hq, c_min, c_max), what + " aiq")
-    close(row["aiq_upstream"], upstream, what + " aiq_upstream")
+    close(row["aiq_upstream"], upstream[0], what + " aiq_upstream")
+    close(row["aiq_upstream_path"], upstream[1], what + " aiq_upstream_path")
+    assert (row["aiq_upstream_note"] != "") == np.isnan(upstream[0]), what
     assert row["n_test"] == len(ref.rows), what
     i = int(np.argmax(q))  # the first point reaching the maximum, in parameter order
     close(row["max_quality"], q[i], what + " max_quality")
@@ -184,7 +193,7 @@ def check_results(p: Plan, got: Results, refs: dict[tuple[str, str], Direct]) ->
         check_points(got.points, cell_id, fam, ref)
     for fam in FAMILIES:
         ids = [cell.cell_id for cell in p.cells]
-        up = aiq_upstream([refs[(i, fam)].curve for i in ids])
+        up = upstream_pair([refs[(i, fam)] for i in ids])
         for cell_id, value in zip(ids, up, strict=True):
             curves = got.curves
             (row,) = curves[(curves["cell_id"] == cell_id) & (curves["family"] == fam)].to_dict(
@@ -310,7 +319,7 @@ class TestEvaluate:
             rows = np.flatnonzero(data.families == fam)
             assert len(rows[~mask[rows]]) > BLOCK
             ref = [direct(data, r, None, rows[mask[rows]], rows[~mask[rows]]) for r in routers]
-            up = aiq_upstream([d.curve for d in ref])
+            up = upstream_pair(ref)
             for cell_id, d, u in zip(ids, ref, up, strict=True):
                 check_points(res.points, cell_id, fam, d)
                 cv = res.curves
