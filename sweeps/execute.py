@@ -35,16 +35,27 @@ Executor = Callable[
 
 
 def load_data(
-    spec: Spec, url: str | None = None, storage_options: dict[str, Any] | None = None
+    spec: Spec,
+    url: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    features: str | None = None,
 ) -> RoutingData:
     """The spec's data (``url`` overrides it): a URL (fsspec ``storage_options`` for it), or
-    the embedded synthetic set."""
+    the embedded synthetic set; with the prompt vectors at ``features`` (else the spec's
+    ``data.features``) attached when one is given."""
     from routerbench.engine import io, synth
+    from routerbench.engine.features import load_features
 
     url = url if url is not None else spec.data["url"]
     if url:
-        return io.load(url, storage_options=storage_options).complete()
-    return synth.generate(spec.data["synthetic_n"], spec.data["synthetic_seed"])
+        data = io.load(url, storage_options=storage_options).complete()
+    else:
+        data = synth.generate(spec.data["synthetic_n"], spec.data["synthetic_seed"])
+    features = features if features is not None else spec.data["features"]
+    if features:
+        data = load_features(features, data, storage_options)
+    return data
 
 
 BYTES_PER_OUTCOME = 48  # quality, cost and the working copies an evaluation makes (float64)

@@ -58,6 +58,12 @@ FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "synthetic_n": (int, 36497, "prompts of the synthetic data set (when url is empty)"),
         "synthetic_seed": (int, 0, "seed of the synthetic data set"),
         "families": (list, ["paper"], '"paper" (the seven paper families), "all", or names'),
+        "features": (
+            str,
+            "",
+            "prompt vectors URL: the original's embedding cache (.pkl) or a Parquet/CSV table "
+            "keyed by prompt_id or prompt; empty: the data's own features, else TF-IDF + SVD",
+        ),
     },
     "split": {
         "kind": (str, "upstream", f"one of {list(SPLIT_KINDS)}"),
