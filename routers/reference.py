@@ -168,20 +168,62 @@ class _FittedZero:
         return np.append(pts, vc[-1])
 
 
+@dataclass(frozen=True)
+class _EveryModel:
+    """The original's zero router: knob ``j`` sends every prompt to model column ``j``."""
+
+    n_models: int
+    knob_name: str = "model"
+
+    def score(self, data: RoutingData) -> int:
+        return data.n_prompts
+
+    def decide(self, scores: int, knobs: np.ndarray) -> np.ndarray:
+        k = np.asarray(knobs, dtype=np.float64).reshape(-1)
+        bad = ~np.isin(k, np.arange(self.n_models))
+        if bad.any():
+            raise RouterError(
+                f"knob 'model' must be a model column, an integer in [0, {self.n_models}) "
+                f"(got {k[bad][0]!r})"
+            )
+        return np.repeat(k.astype(np.int64)[:, None], scores, axis=1)
+
+    def default_knobs(self) -> np.ndarray:
+        return np.arange(self.n_models, dtype=np.float64)
+
+
+ZERO_MODES = ("fitted", "upstream")
+
+
 @register("zero")
 @dataclass(frozen=True, kw_only=True)
 class ZeroRouter:
     """The zero router: random per-prompt mixtures of single models, with no learning.
 
-    Its curve is the non-decreasing convex hull of the single models' points. ``fit`` finds the hull
-    on the training data; ``decide`` realises a target mean cost per query by mixing the two hull
-    models around it with seeded per-prompt draws.
+    Its curve is the non-decreasing convex hull of the single models' points.
+
+    - ``mode="fitted"`` (default): ``fit`` finds the hull on the training data; ``decide``
+      realises a target mean cost per query by mixing the two hull models around it with seeded
+      per-prompt draws, so the test points are real routings of test prompts.
+    - ``mode="upstream"``: the original's zero router, the hull of the *test* set's single-model
+      points: one operating point per model (knob ``model``: its column), nothing fitted.
     """
 
     seed: int = 0
+    mode: Literal["fitted", "upstream"] = "fitted"
 
-    def fit(self, train: RoutingData) -> _FittedZero:
+    def __post_init__(self) -> None:
+        check(
+            self.mode in ZERO_MODES,
+            "zero",
+            f"mode must be one of {list(ZERO_MODES)} (got {self.mode!r})",
+        )
+
+    def fit(self, train: RoutingData) -> _FittedZero | _EveryModel:
         from routerbench.engine.metrics import ndch
+
+        if self.mode == "upstream":
+            return _EveryModel(train.n_models)
 
         mc = np.nanmean(train.cost, axis=0)
         mq = np.nanmean(train.quality, axis=0)

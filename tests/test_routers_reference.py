@@ -90,6 +90,29 @@ class TestZeroRouter:
         part = fitted.decide(fitted.score(data.take(idx)), knobs)
         assert (whole[:, idx] == part).all()
 
+    def test_upstream_mode_is_the_test_sets_single_models(self) -> None:
+        """mode='upstream': one point per model, each the model's own point on the scored data
+        (nothing learned from the training data), so its hull is that of the single models."""
+        train, test = small(seed=1), small(n=300, seed=2)
+        fitted = create("zero", mode="upstream").fit(train)
+        knobs = fitted.default_knobs()
+        assert knobs.tolist() == [0.0, 1.0, 2.0, 3.0]
+        choice = fitted.decide(fitted.score(test), knobs)
+        np.testing.assert_array_equal(choice, np.repeat(np.arange(4)[:, None], 300, axis=1))
+        np.testing.assert_allclose(realised(test.cost, choice).sum(1), test.cost.sum(0), rtol=1e-12)
+
+    @pytest.mark.parametrize("knob", [4.0, -1.0, 0.5])
+    def test_upstream_mode_refuses_a_knob_that_is_no_model(self, knob: float) -> None:
+        """A knob that is not a model column is refused in one line naming the range."""
+        fitted = create("zero", mode="upstream").fit(small())
+        with pytest.raises(RouterError, match=r"knob 'model' .* \[0, 4\)"):
+            fitted.decide(fitted.score(small()), np.array([0.0, knob]))
+
+    def test_unknown_mode(self) -> None:
+        """An unknown mode names the allowed ones."""
+        with pytest.raises(RouterError, match="mode must be one of"):
+            create("zero", mode="test")
+
 
 class TestRandomRouter:
     def test_uniform_and_seeded(self) -> None:
