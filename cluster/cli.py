@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from routerbench.engine.data import DataError
+from routerbench.engine.parallel import all_cores
 from routerbench.engine.storage import Unreachable
 from routerbench.routers.base import RouterError
 from routerbench.sweeps.spec import SpecError
@@ -27,6 +28,17 @@ DEFAULT_N = 36497
 
 class UsageError(ValueError):
     """A bad command-line value; shown as one line, exit code 2."""
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return n
 
 
 def _version() -> str:
@@ -67,7 +79,10 @@ def _plan(args: argparse.Namespace, spec: Any, so: dict[str, Any]) -> Any:
 
         check_space(spec)  # before the data is read; plan() checks it against the data too
     check_memory(spec, url, force=args.force)
-    return plan(spec, load_data(spec, url, so))
+    features = getattr(args, "features", None)
+    if features is not None and not features.strip():
+        raise UsageError("--features is empty: expected a file or URL (or leave it out)")
+    return plan(spec, load_data(spec, url, so, features=features))
 
 
 def _check_run_id(run_id: str | None) -> None:
@@ -141,11 +156,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 _log(args, f"results: {out} (already complete: nothing evaluated)")
                 return 0
             _log(args, f"{out}: complete but with failed cells: evaluating them again")
+        from routerbench.engine.parallel import workers
+
         executor = _executor(args)
-        res, trials, cell_hashes = _evaluate(args, spec, p, out, so, executor)
-        manifest = _write_run(args, spec, p, out, so, res, trials, cell_hashes, t0)
+        phases = {"load": time.perf_counter() - t0}
+        with workers(args.workers):
+            res, trials, cell_hashes = _evaluate(args, spec, p, out, so, executor)
+        phases["evaluate"] = time.perf_counter() - t0 - phases["load"]
+        manifest = _write_run(args, spec, p, out, so, res, trials, cell_hashes, t0, phases)
     print(leaderboard_table(res.curves, synthetic=data.synthetic))
-    _log(args, f"results: {out}  ({manifest['seconds']:.1f} s)")
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in manifest["phases"].items())
+    _log(args, f"results: {out}  ({manifest['seconds']:.1f} s: {times})")
     failed = manifest["failed_rows"]
     if failed or res.points.empty:
         first = res.points.loc[res.points["status"] == "failed", "error"].head(1).tolist()
@@ -221,9 +242,11 @@ def _write_run(
     trials: Any,
     cell_hashes: dict[str, str],
     t0: float,
+    phases: dict[str, float],
 ) -> dict[str, Any]:
     """Write a run's tables, spec and plots, then its manifest (last: it marks the run
-    complete); returns the manifest."""
+    complete); returns the manifest, with the seconds of each phase (load and plan, evaluate
+    and summarise, write; ``fits``: the cells' fitting seconds added up)."""
     from routerbench.cluster import runs, store
     from routerbench.cluster.resume import code_versions
 
@@ -234,6 +257,8 @@ def _write_run(
         "spec_hash": spec.hash,
         "data_source": args.data or spec.data["url"] or data.source,
         "data_fingerprint": data.fingerprint(),
+        "features_source": args.features or spec.data["features"] or "",
+        "features": data.features_source,
         "synthetic": data.synthetic,
         "routerbench_version": _version(),
         "code_versions": code_versions(),
@@ -247,6 +272,9 @@ def _write_run(
     if not args.no_plots:
         _write_plots(store.join(out, "plots"), res.points, res.curves, data.synthetic, so)
     manifest["seconds"] = round(time.perf_counter() - t0, 3)
+    phases = {**phases, "write": manifest["seconds"] - sum(phases.values())}
+    phases["fits"] = float(res.points.drop_duplicates(["cell_id", "family"])["seconds"].sum())
+    manifest["phases"] = {k: round(v, 3) for k, v in phases.items()}
     manifest["failed_rows"] = int((res.points["status"] == "failed").sum())
     manifest["cells"] = cell_hashes
     store.write_json(store.join(out, runs.MANIFEST), manifest, so)
@@ -405,6 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (TOML); see 'validate'")
     r.add_argument("--data", metavar="URL", help="outcome data, replacing the spec's")
+    r.add_argument(
+        "--features",
+        metavar="URL",
+        help="prompt vectors replacing the spec's data.features: the original's embedding cache "
+        "(.pkl, read without running code) or Parquet/CSV keyed by prompt_id or prompt",
+    )
     r.add_argument("--out", metavar="URL", help="results folder or URL, replacing the spec's")
     r.add_argument(
         "--run-id",
@@ -423,6 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--address", help="Ray cluster to join (auto or HOST:PORT); default: start a local Ray"
     )
     r.add_argument("--shards", type=int, help="prompt shards (Ray actors); default: one per CPU")
+    r.add_argument(
+        "--workers",
+        type=_positive,
+        default=all_cores(),
+        help="processes for independent fits (one regressor per model); default: every core "
+        f"of this machine ({all_cores()}); the numbers do not depend on it",
+    )
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     r.add_argument(
         "--force",
@@ -439,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (default: the quick job)")
     v.add_argument("--data", metavar="URL", help="plan against this data instead of the spec's")
+    v.add_argument("--features", metavar="URL", help="prompt vectors, as for 'run'")
     v.add_argument("--fields", action="store_true", help="list every spec key and exit")
     v.add_argument("--force", action="store_true", help="accept a plan larger than this machine")
     store.add_storage_option(v)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ import numpy as np
 from routerbench.engine.data import DataError, RoutingData
 from routerbench.engine.evaluate import one_blas_thread
 from routerbench.engine.features import TextFeaturizer, fitted_featurizer
+from routerbench.engine.parallel import map_fits
 from routerbench.engine.paths import UPSTREAM_LAMBDAS, knob_problem, lambda_choices, lambda_path
 from routerbench.routers.base import RouterError, check, register
 
@@ -238,6 +240,16 @@ class _Regression:
         return P.astype(np.float64), self.cost(data)
 
 
+def _fit_column(make: Callable[[], Any], x: np.ndarray, q: np.ndarray, j: int) -> Any:
+    """Model ``j``'s regressor, on the rows where its quality is known."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    known = ~np.isnan(q[:, j])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return make().fit(x[known], q[known, j])
+
+
 def _fit_regressors(
     name: str, make: Callable[[], Any], x: np.ndarray, train: RoutingData, per_model: bool
 ) -> tuple[Any, ...]:
@@ -249,10 +261,10 @@ def _fit_regressors(
 
     q = train.quality
     ok = ~np.isnan(q)
+    if per_model:  # independent fits: on several processes inside engine.parallel.workers(n)
+        return tuple(map_fits(partial(_fit_column, make, x, q), range(q.shape[1])))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        if per_model:
-            return tuple(make().fit(x[ok[:, j]], q[ok[:, j], j]) for j in range(q.shape[1]))
         rows = ok.all(axis=1)
         check(
             bool(rows.any()),
