@@ -20,6 +20,11 @@ crash the process). So this module runs Python's own unpickler with every call (
 - every object gets its state once and is used only after it; nothing follows ``STOP``; a frame
   holds the bytes it declares.
 
+A pickle that names no callable at all (plain lists, dicts, text and numbers, such as the
+original's embedding cache) is read first by Python's C unpickler with every name refused, so
+nothing can be called; the checked unpickler reads the others (and anything after ``STOP`` is
+refused either way).
+
 The list was taken from ``pickletools``/``find_class`` traces of real frames (object, str, float64
 and NaN columns; RangeIndex, integer, float and string indexes; pandas 3 ``str`` columns, which
 pickle as pyarrow arrays, fully validated when rebuilt). Pairs that old pandas/NumPy/Python 2 wrote
@@ -612,6 +617,40 @@ for _op, _fn in (
     _Unpickler.dispatch[_op[0]] = _fn
 
 
+class _HasGlobals(Exception):
+    """The pickle names a callable: it needs the checked unpickler."""
+
+
+class _NoGlobals(pickle.Unpickler):
+    """Python's C unpickler admitting no callable at all: what it can build is only plain data
+    (lists, dicts, tuples, sets, str, bytes, numbers, None), never a call."""
+
+    def find_class(self, module: str, name: str) -> Any:  # also reached by EXT and INST/OBJ
+        raise _HasGlobals
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise _HasGlobals
+
+
+def _plain_data(fileobj: IO[bytes]) -> tuple[bool, object]:
+    """``(True, obj)`` where the pickle names no callable (the original's embedding cache: a
+    list of dicts of str and float lists), read by the C unpickler, about 4x faster than the
+    checked one; ``(False, None)``, with the file rewound, where it names one, fails (the
+    checked unpickler says why) or cannot be rewound."""
+    if not fileobj.seekable():
+        return False, None
+    start = fileobj.tell()
+    reader = _Reader(fileobj)
+    try:
+        obj = _NoGlobals(reader).load()
+        if not reader.read(1):  # else: bytes after STOP, refused by the checked unpickler
+            return True, obj
+    except Exception:  # a name, or a damaged file
+        pass
+    fileobj.seek(start)
+    return False, None
+
+
 def safe_load(fileobj: IO[bytes], *, name: str) -> object:
     """Unpickle ``fileobj`` admitting only pandas/NumPy data types; ``name`` is used in errors.
 
@@ -619,6 +658,8 @@ def safe_load(fileobj: IO[bytes], *, name: str) -> object:
     >>> df = pd.DataFrame({"gpt-4": pd.Series([1.0, np.nan], dtype=object), "x": ["a", "b"]})
     >>> safe_load(io.BytesIO(pickle.dumps(df, protocol=4)), name="f.pkl").equals(df)
     True
+    >>> safe_load(io.BytesIO(pickle.dumps([{"prompt": "hi", "embedding": [0.5]}])), name="c.pkl")
+    [{'prompt': 'hi', 'embedding': [0.5]}]
     >>> safe_load(io.BytesIO(pickle.dumps(print)), name="f.pkl")
     Traceback (most recent call last):
     ...
@@ -628,7 +669,8 @@ pandas/numpy data types are allowed
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _Unpickler(fileobj, name).load_all()
+            plain, obj = _plain_data(fileobj)
+            return obj if plain else _Unpickler(fileobj, name).load_all()
     except DataError:
         raise
     except _Bad as exc:

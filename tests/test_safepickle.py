@@ -482,3 +482,56 @@ class TestItemOpcodes:
         np.testing.assert_array_equal(_load(good), [1.0, 2.0, 3.0])
         with pytest.raises(DataError, match="refusing to add items to a ndarray"):
             _load(good[:-1] + b"K\x00K\x05s.")  # arr[0] = 5 after BUILD
+
+
+class _Unseekable(io.RawIOBase):
+    """A readable stream that cannot seek (a pipe, a socket)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        chunk = self._f.read(len(b))
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+
+class TestPlainData:
+    """Pickles that name no callable (the original's embedding cache) take the C unpickler."""
+
+    CACHE = [{"prompt": "['hi']", "embedding": [0.25, -1.0], "hash": "ab", "embedding_model": "m"}]
+
+    @pytest.mark.parametrize("protocol", [0, 2, 4, 5])
+    def test_cache_loads_equal(self, protocol: int) -> None:
+        """A list of dicts of text and float lists loads equal, seekable or not."""
+        blob = pickle.dumps(self.CACHE, protocol=protocol)
+        assert safe_load(io.BytesIO(blob), name="c.pkl") == self.CACHE
+        assert safe_load(io.BufferedReader(_Unseekable(blob)), name="c.pkl") == self.CACHE
+
+    def test_bytes_after_stop_refused(self) -> None:
+        """Plain data followed by more bytes is refused, as for any pickle."""
+        blob = pickle.dumps(self.CACHE, protocol=4) + b"x"
+        with pytest.raises(DataError, match="bytes after the end of the pickle"):
+            safe_load(io.BytesIO(blob), name="c.pkl")
+
+    def test_callable_after_plain_data_not_run(self, tmp_path: Any) -> None:
+        """A call hidden after plain records is refused by name, and never runs."""
+        marker = tmp_path / "ran"
+
+        class Evil:
+            def __reduce__(self) -> Any:
+                return (os.system, (f"touch {shlex.quote(str(marker))}",))
+
+        blob = pickle.dumps([*self.CACHE * 50, Evil()], protocol=4)
+        with pytest.raises(DataError, match="refusing to unpickle (posix|os|nt).system"):
+            safe_load(io.BytesIO(blob), name="c.pkl")
+        assert not marker.exists()
+
+    def test_damaged_plain_data_names_the_checked_reason(self) -> None:
+        """A truncated plain pickle is refused in one line naming the file."""
+        blob = pickle.dumps(self.CACHE, protocol=4)[:-5]
+        with pytest.raises(DataError, match=r"^c\.pkl: not a readable pickle"):
+            safe_load(io.BytesIO(blob), name="c.pkl")
