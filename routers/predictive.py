@@ -21,7 +21,7 @@ stored in the fitted router, which transforms the prompts it scores.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -31,7 +31,7 @@ import numpy as np
 from routerbench.engine.data import DataError, RoutingData
 from routerbench.engine.evaluate import one_blas_thread
 from routerbench.engine.features import TextFeaturizer, fitted_featurizer
-from routerbench.engine.parallel import map_fits
+from routerbench.engine.parallel import Deferred, map_fits, resolved
 from routerbench.engine.paths import UPSTREAM_LAMBDAS, knob_problem, lambda_choices, lambda_path
 from routerbench.routers.base import RouterError, check, register
 
@@ -46,15 +46,20 @@ __all__ = [
     "upstream_price",
 ]
 
-UPSTREAM_PRICE_SCALE = 1e-7  # upstream price term = (in + out) USD per 1M tokens x this
+UPSTREAM_PRICE_DIVISOR = 1e7  # upstream: a token costs (USD per 1M tokens) / 1e7, 10x too little
 COST_MODELS = ("expected", "upstream")
 
 
 def upstream_price(models: tuple[str, ...] | list[str]) -> np.ndarray:
-    """The original's constant cost term per model: (input + output) USD per 1M tokens x 1e-7.
+    """The original's constant cost term per model, with its floating-point operations:
+    output price / 1e7 + input price / 1e7 (USD per 1M tokens; its request cost is 0 for every
+    model here). ``(in + out) * 1e-7`` differs in the last bit for code-llama (0.776, 0.776),
+    enough to flip an exact tie.
 
     >>> upstream_price(["gpt-4-1106-preview", "mistralai/mistral-7b-chat"])
     array([4.e-06, 4.e-08])
+    >>> float(upstream_price(["meta/code-llama-instruct-34b-chat"])[0])
+    1.5520000000000001e-07
     """
     from routerbench.engine.synth import PRICES
 
@@ -64,7 +69,8 @@ def upstream_price(models: tuple[str, ...] | list[str]) -> np.ndarray:
                 f"cost_model 'upstream': no known price for model {name!r} "
                 f"(known: {sorted(PRICES)})"
             )
-    return np.array([sum(PRICES[name]) * UPSTREAM_PRICE_SCALE for name in models])
+    d = UPSTREAM_PRICE_DIVISOR
+    return np.array([PRICES[name][1] / d + PRICES[name][0] / d for name in models])
 
 
 def decide_lambda(P: np.ndarray, C: np.ndarray, lams: np.ndarray) -> np.ndarray:
@@ -232,11 +238,11 @@ class _LengthCost:
 class _Regression:
     """Quality from fitted regressors (one per model, or one multi-output); cost by length."""
 
-    estimators: tuple[Any, ...]
+    estimators: Sequence[Any] | Deferred  # Deferred: still fitting on worker processes
     cost: _LengthCost
 
     def __call__(self, x: np.ndarray, data: RoutingData) -> tuple[np.ndarray, np.ndarray]:
-        P = np.column_stack([e.predict(x).reshape(len(x), -1) for e in self.estimators])
+        P = np.column_stack([e.predict(x).reshape(len(x), -1) for e in resolved(self.estimators)])
         return P.astype(np.float64), self.cost(data)
 
 
@@ -252,8 +258,10 @@ def _fit_column(make: Callable[[], Any], x: np.ndarray, q: np.ndarray, j: int) -
 
 def _fit_regressors(
     name: str, make: Callable[[], Any], x: np.ndarray, train: RoutingData, per_model: bool
-) -> tuple[Any, ...]:
-    """Per model on its rows with known quality, or one multi-output model on complete rows.
+) -> Sequence[Any] | Deferred:
+    """Per model on its rows with known quality (independent fits: on worker processes inside
+    :func:`routerbench.engine.parallel.workers`, deferred inside ``deferring``), or one
+    multi-output model on complete rows.
 
     scikit-learn's ConvergenceWarning (max_iter reached) is silenced: max_iter is a setting.
     """
@@ -261,8 +269,8 @@ def _fit_regressors(
 
     q = train.quality
     ok = ~np.isnan(q)
-    if per_model:  # independent fits: on several processes inside engine.parallel.workers(n)
-        return tuple(map_fits(partial(_fit_column, make, x, q), range(q.shape[1])))
+    if per_model:
+        return map_fits(partial(_fit_column, make, x, q), range(q.shape[1]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         rows = ok.all(axis=1)

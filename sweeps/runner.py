@@ -34,6 +34,7 @@ from routerbench.engine.metrics import (
     max_quality,
     ndch,
 )
+from routerbench.engine.parallel import Deferred, deferring
 from routerbench.engine.splits import seeded_split, upstream_split
 from routerbench.routers.base import Fitted, Router, RouterError, create, name_of, params_json
 from routerbench.sweeps import schema
@@ -236,35 +237,43 @@ def _error(e: BaseException) -> str:
 def fit_cell(
     data: RoutingData, cell: Cell, split: Split, *, fail_fast: bool = False
 ) -> list[FamilyFit]:
-    """Fit a cell's router on each family's train prompts (once; shards reuse the fit)."""
+    """Fit a cell's router on each family's train prompts (once; shards reuse the fit).
+
+    Fits handed to worker processes (:mod:`routerbench.engine.parallel`) are all queued before
+    any is waited for, so the families' fits keep every worker busy; a family's ``seconds`` is
+    its time here plus its fits' time in the workers.
+    """
     router = cell.build()
-    fits = []
-    for fam, test_rows in split.test.items():
-        train_rows = split.train[fam]
-        if len(train_rows) == 0 or len(test_rows) == 0:
-            continue
-        t0 = time.perf_counter()
-        try:
-            fitted = router.fit(data.take(train_rows))
-            knobs = cell.knobs if cell.knobs is not None else fitted.default_knobs()
-            fits.append(
-                FamilyFit(
-                    cell,
-                    fam,
-                    test_rows,
-                    fitted,
-                    np.asarray(knobs, dtype=np.float64),
-                    time.perf_counter() - t0,
+    fits: list[FamilyFit] = []
+    waits: list[list[Deferred]] = []
+    with deferring() as pending:
+        for fam, test_rows in split.test.items():
+            train_rows = split.train[fam]
+            if len(train_rows) == 0 or len(test_rows) == 0:
+                continue
+            t0, first = time.perf_counter(), len(pending)
+            try:
+                fitted = router.fit(data.take(train_rows))
+                knobs = cell.knobs if cell.knobs is not None else fitted.default_knobs()
+                knobs = np.asarray(knobs, dtype=np.float64)
+                fits.append(
+                    FamilyFit(cell, fam, test_rows, fitted, knobs, time.perf_counter() - t0)
                 )
-            )
+            except Exception as e:
+                if fail_fast:
+                    raise
+                seconds = time.perf_counter() - t0
+                fits.append(FamilyFit(cell, fam, test_rows, None, np.empty(0), seconds, _error(e)))
+            waits.append(pending[first:])
+    for fit, deferred in zip(fits, waits, strict=True):
+        if fit.fitted is None:
+            continue
+        try:
+            fit.seconds += sum(d.wait() for d in deferred)
         except Exception as e:
             if fail_fast:
                 raise
-            fits.append(
-                FamilyFit(
-                    cell, fam, test_rows, None, np.empty(0), time.perf_counter() - t0, _error(e)
-                )
-            )
+            fit.fitted, fit.knobs, fit.error = None, np.empty(0), _error(e)
     return fits
 
 

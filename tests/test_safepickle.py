@@ -13,7 +13,7 @@ import pickletools
 import shlex
 import subprocess
 import zlib
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -502,7 +502,9 @@ class _Unseekable(io.RawIOBase):
 class TestPlainData:
     """Pickles that name no callable (the original's embedding cache) take the C unpickler."""
 
-    CACHE = [{"prompt": "['hi']", "embedding": [0.25, -1.0], "hash": "ab", "embedding_model": "m"}]
+    CACHE: ClassVar[list[dict[str, Any]]] = [
+        {"prompt": "['hi']", "embedding": [0.25, -1.0], "hash": "ab", "embedding_model": "m"}
+    ]
 
     @pytest.mark.parametrize("protocol", [0, 2, 4, 5])
     def test_cache_loads_equal(self, protocol: int) -> None:
@@ -526,7 +528,7 @@ class TestPlainData:
                 return (os.system, (f"touch {shlex.quote(str(marker))}",))
 
         blob = pickle.dumps([*self.CACHE * 50, Evil()], protocol=4)
-        with pytest.raises(DataError, match="refusing to unpickle (posix|os|nt).system"):
+        with pytest.raises(DataError, match=r"refusing to unpickle (posix|os|nt)\.system"):
             safe_load(io.BytesIO(blob), name="c.pkl")
         assert not marker.exists()
 
