@@ -113,6 +113,72 @@ class TestRun:
         assert not (tmp_path / "o").exists()
 
 
+class TestFeaturesAndWorkers:
+    SPEC = '[data]\nfamilies = ["mbpp", "winogrande"]\n[[routers]]\nname = "linear"\n'
+
+    def _files(self, tmp_path: Path, small_data, rows: int | None = None) -> tuple[str, str, str]:
+        data_url = str(tmp_path / "d.parquet")
+        io.save(small_data, data_url)
+        rng = np.random.default_rng(0)
+        n = small_data.n_prompts if rows is None else rows
+        vectors = pd.DataFrame(rng.normal(size=(n, 6)), columns=[f"v{j}" for j in range(6)])
+        feats = vectors.assign(prompt_id=small_data.prompt_ids[:n])
+        url = str(tmp_path / f"f{n}.csv")
+        feats.to_csv(url, index=False)
+        spec = tmp_path / "s.toml"
+        spec.write_text(self.SPEC + "params = { per_model = true }\n")
+        return data_url, url, str(spec)
+
+    def test_features_and_workers(self, tmp_path: Path, small_data, capsys) -> None:
+        """--features gives another run (id, manifest) than the data's own features; per-model
+        fits on 2 workers give the same numbers as on 1."""
+        data_url, feats, spec = self._files(tmp_path, small_data)
+        base = ["run", spec, "--data", data_url, "--out", str(tmp_path / "o"), "--no-plots"]
+        runs = {}
+        for name, extra in {
+            "own": ["--workers", "1"],
+            "one": ["--features", feats, "--workers", "1"],
+            "two": ["--features", feats, "--workers", "2", "--run-id", "two"],
+        }.items():
+            rc, _, err = run([*base, "--quiet", *extra], capsys)
+            assert rc == 0, err
+            runs[name] = max((tmp_path / "o").iterdir(), key=lambda p: p.stat().st_mtime)
+        assert len({p.name for p in runs.values()}) == 3  # own features: another run id
+        manifest = json.loads((runs["two"] / "manifest.json").read_text())
+        assert manifest["features_source"] == feats and manifest["features"].startswith("features:")
+        assert set(manifest["phases"]) == {"load", "evaluate", "write", "fits"}
+        pts = {
+            k: pd.read_parquet(p / "points.parquet").drop(columns=["run_id", "seconds"])
+            for k, p in runs.items()
+        }
+        pd.testing.assert_frame_equal(pts["one"], pts["two"])
+        assert not pts["one"]["quality_mean"].equals(pts["own"]["quality_mean"])
+
+    def test_prompts_without_vectors(self, tmp_path: Path, small_data, capsys) -> None:
+        """Features missing for some prompts: one line with the count, exit 2, nothing written."""
+        data_url, feats, spec = self._files(tmp_path, small_data, rows=100)
+        out = tmp_path / "o"
+        rc, _, err = run(
+            ["run", spec, "--data", data_url, "--features", feats, "--out", str(out)], capsys
+        )
+        missing = f"{small_data.n_prompts - 100:,} of {small_data.n_prompts:,} prompts"
+        assert rc == 2 and missing in err and feats in err and len(err.splitlines()) == 1
+        assert not out.exists() or not any(out.iterdir())
+
+    def test_bad_workers(self, capsys) -> None:
+        """--workers below 1 is refused by the parser in one line, exit 2."""
+        with pytest.raises(SystemExit) as e:
+            main(["run", "--workers", "0"])
+        assert (
+            e.value.code == 2 and "--workers: expected an integer >= 1" in capsys.readouterr().err
+        )
+
+    def test_empty_features(self, tmp_path: Path, capsys) -> None:
+        """An empty --features is one line, exit 2, nothing written."""
+        rc, _, err = run(["run", "--features", " ", "--out", str(tmp_path / "o")], capsys)
+        assert rc == 2 and "--features is empty" in err and not (tmp_path / "o").exists()
+
+
 def _bad_files(tmp: Path, data) -> dict[str, tuple[Path, str]]:
     """Malformed inputs, each with the fragment its error must contain."""
     long = pd.read_parquet(_long_parquet(tmp, data))
