@@ -124,6 +124,6 @@ def map_fits(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any] | Defe
     return deferred
 
 
-def resolved(value: list[Any] | Deferred) -> list[Any]:
+def resolved(value: Sequence[Any] | Deferred) -> Sequence[Any]:
     """The results of :func:`map_fits`, waiting for them if they were deferred."""
     return value.result() if isinstance(value, Deferred) else value
