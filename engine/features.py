@@ -298,6 +298,17 @@ def _from_cache(obj: object, url: str) -> tuple[list[str], list[Any]]:
     return prompts, vectors
 
 
+def _same_lengths(url: str, lengths: np.ndarray, what: str, where: Callable[[int], str]) -> None:
+    """Every vector as long as the first, or one line naming the first that is not."""
+    other = np.flatnonzero(lengths != lengths[0])
+    if other.size:
+        i = int(other[0])
+        raise DataError(
+            f"{url}: {what} of different lengths: {where(0)} has {lengths[0]}, "
+            f"{where(i)} has {lengths[i]}"
+        )
+
+
 def _stack(url: str, vectors: list[Any], rows: np.ndarray) -> np.ndarray:
     """The cache's embeddings (lists of numbers or 1-D arrays) as one float64 matrix."""
     from routerbench.engine.io import _show
@@ -309,13 +320,7 @@ def _stack(url: str, vectors: list[Any], rows: np.ndarray) -> np.ndarray:
                 f"got {_show(v, 40)}"
             )
     lengths = np.fromiter(map(len, vectors), np.int64, len(vectors))
-    other = np.flatnonzero(lengths != lengths[0])
-    if other.size:
-        i = other[0]
-        raise DataError(
-            f"{url}: embeddings of different lengths: record {rows[0]} has {lengths[0]}, "
-            f"record {rows[i]} has {lengths[i]}"
-        )
+    _same_lengths(url, lengths, "embeddings", lambda i: f"record {rows[i]}")
     try:
         matrix = np.array(vectors)
     except ValueError:  # a nested list
@@ -399,13 +404,7 @@ def _list_matrix(column: pa.ChunkedArray, url: str, name: str) -> np.ndarray:
         i = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
         raise DataError(f"{url}: column {name!r} has no vector at row {i}")
     lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
-    other = np.flatnonzero(lengths != lengths[0])
-    if other.size:
-        i = other[0]
-        raise DataError(
-            f"{url}: column {name!r}: vectors of different lengths: row 0 has {lengths[0]}, "
-            f"row {i} has {lengths[i]}"
-        )
+    _same_lengths(url, lengths, f"column {name!r}: vectors", lambda i: f"row {i}")
     if lengths[0] == 0:
         raise DataError(f"{url}: column {name!r}: the vectors are empty")
     return _floats(arr.flatten(), url, f"{name!r}'s values").reshape(len(arr), int(lengths[0]))
