@@ -10,8 +10,8 @@ Cost terms (``cost_model``):
 - ``"expected"`` (default): the prompt's predicted cost for each model.  KNN: the neighbours' mean
   cost.  MLP and linear: a per-model least-squares line in the prompt's length in characters,
   clipped at 0 (the training mean cost per model when prompts are absent).
-- ``"upstream"``: the original's constant per-model term, (input + output) price in USD per 1M
-  tokens × 1e-7 (a per-token price 10x too small): 4e-6 for gpt-4-1106-preview.
+- ``"upstream"``: the original's constant per-model term, output / 1e7 + input / 1e7 with the
+  prices in USD per 1M tokens (a per-token price 10x too small): 4e-6 for gpt-4-1106-preview.
 
 Features: ``data.features`` when the training data has them; otherwise a TF-IDF + SVD
 :class:`~routerbench.engine.features.TextFeaturizer` fitted on the training prompts only and
