@@ -155,7 +155,13 @@ def check(cond: bool, router: str, msg: str) -> None:
 
 def load_all() -> None:
     # Importing the router modules registers them; kept lazy so `base` has no import cycle.
-    from routerbench.routers import cascade, predictive, reference, threshold  # noqa: F401
+    from routerbench.routers import (  # noqa: F401
+        cascade,
+        frontier,
+        predictive,
+        reference,
+        threshold,
+    )
 
 
 # Parameters that name the data's facts, checked when the data is known (``check_data``).

@@ -43,6 +43,7 @@ __all__ = [
     "MLPRouter",
     "PredictiveScores",
     "decide_lambda",
+    "lambda_exact_path",
     "upstream_price",
 ]
 
@@ -148,11 +149,19 @@ class FittedPredictive:
         """Every operating point, as a step function of λ: breakpoints (knot 0: every λ <= 0, cost
         ignored; knot ZERO_PLUS: the cheapest choices just above 0, where they differ), the exact
         cost and quality sums from each breakpoint on, and the prompt count."""
-        path = lambda_path(
-            scores.P, scores.C, data.quality, data.cost, np.zeros(data.n_prompts, np.intp), 1
-        )
-        lams, cost, quality = path.breakpoints(0)
-        return lams, cost, quality, data.n_prompts
+        return lambda_exact_path(scores, data)
+
+
+def lambda_exact_path(
+    scores: PredictiveScores, data: RoutingData
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The exact λ path of ``scores`` on ``data`` (one group): breakpoints, the cost and quality
+    sums from each breakpoint on, and the prompt count."""
+    path = lambda_path(
+        scores.P, scores.C, data.quality, data.cost, np.zeros(data.n_prompts, np.intp), 1
+    )
+    lams, cost, quality = path.breakpoints(0)
+    return lams, cost, quality, data.n_prompts
 
 
 # ----------------------------------------------------------------------------- shared fitting

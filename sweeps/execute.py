@@ -27,6 +27,7 @@ from routerbench.sweeps.runner import (
     summarize,
 )
 from routerbench.sweeps.spec import Spec, SpecError
+from routerbench.sweeps.summary import GAP_REFERENCES
 
 # Evaluates cells (in any order, anywhere) and yields their results.
 Executor = Callable[
@@ -109,6 +110,9 @@ def plan(spec: Spec, data: RoutingData) -> Plan:
                 for m in ([g["model"]] if "model" in g else data.models)
             ]
         routers.append((r.name, grid, r.knobs))
+    listed = {r.name for r in spec.routers}
+    # The references every family's gap closed is measured with (see runner.summarize).
+    routers += [(name, [{}], None) for name in GAP_REFERENCES if name not in listed]
     cells = plan_cells(routers, splits)
     train: dict[str, int] = {}  # family -> its fewest training prompts over the splits
     for split in splits:

@@ -12,7 +12,6 @@ cheapest to the dearest single model's mean cost per query on the family's test 
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -20,24 +19,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from routerbench.engine.bootstrap import interval, poisson_weights, recentre
+from routerbench.engine.bootstrap import poisson_weights
 from routerbench.engine.data import PAPER_FAMILIES, DataError, RoutingData
 from routerbench.engine.evaluate import BLOCK, one_blas_thread, realised
-from routerbench.engine.metrics import (
-    aiq,
-    aiq_rows,
-    aiq_upstream,
-    aiq_upstream_path,
-    common_range,
-    max_quality,
-    ndch,
-)
 from routerbench.engine.parallel import Deferred, deferring
 from routerbench.engine.splits import seeded_split, upstream_split
 from routerbench.routers.base import Fitted, Router, RouterError, create, name_of, params_json
-from routerbench.sweeps import schema
+from routerbench.sweeps.summary import (  # noqa: F401  (re-exported: the runner's API)
+    GAP_REFERENCES,
+    POINT_COLUMNS,
+    Results,
+    single_model_ranges,
+    summarize,
+)
 
 SPLITS = ("upstream", "seeded", "ood", "kfold")
 
@@ -146,6 +141,7 @@ class Cell:
     params: dict[str, Any]
     split: str
     knobs: tuple[float, ...] | None = None
+    trial: int = -1  # the Optuna trial slot it comes from (-1: a grid cell); not in its id
 
     @property
     def params_json(self) -> str:
@@ -421,176 +417,6 @@ def _failed_row(error: str, seconds: float) -> dict[str, Any]:
         "error": error,
         "seconds": seconds,
     }
-
-
-# ------------------------------------------------------------------------------------ summary
-@dataclass(frozen=True)
-class Results:
-    """``points``: one row per (cell, family, knob); ``curves``: one per (cell, family)."""
-
-    points: pd.DataFrame
-    curves: pd.DataFrame
-
-
-def single_model_ranges(
-    data: RoutingData, splits: Sequence[Split]
-) -> dict[tuple[str, str], tuple[float, float]]:
-    """Per (split, family): the cheapest and dearest single model's mean cost on the test rows."""
-    out = {}
-    for sp in splits:
-        for fam, rows in sp.test.items():
-            if len(rows):
-                mc = np.nanmean(data.cost[rows], axis=0)
-                out[(sp.name, fam)] = (float(mc.min()), float(mc.max()))
-    return out
-
-
-MIN_N, SMALL_N = schema.MIN_N, schema.SMALL_N
-QUALITY = (0.0, 1.0)  # the range of a mean quality, a max quality and an AIQ
-COST = (0.0, math.inf)  # the range of a mean cost
-
-
-@dataclass(frozen=True)
-class _Curve:
-    """What a curves row is made of: one cell on one family of a split."""
-
-    split: str
-    family: str
-    cell: Cell
-    cost: np.ndarray  # the curve's points (the exact path's where there is one)
-    quality: np.ndarray
-    grid: tuple[np.ndarray, np.ndarray]  # the grid's points (mean cost, quality per knob)
-    grid_sum: np.ndarray  # the grid's cost sums (the original's unit, for aiq_upstream)
-    boot: tuple[np.ndarray, np.ndarray] | None  # kept replicates [B', K]; None: no interval
-    n: int  # test prompts
-    excluded: int  # replicates left out: every test prompt drew weight 0
-
-
-def _replicates(
-    boot: tuple[np.ndarray, np.ndarray] | None, n: int
-) -> tuple[tuple[np.ndarray, np.ndarray] | None, int]:
-    """The replicates an interval is computed from (None: no interval), and how many were left
-    out for having no weight (NaN rows, see :func:`reduce_stats`)."""
-    if boot is None:
-        return None, 0
-    kept = ~np.isnan(boot[0]).any(axis=1)
-    excluded = len(kept) - int(kept.sum())
-    if n < MIN_N or not kept.any():
-        return None, excluded
-    return (boot[0][kept], boot[1][kept]), excluded
-
-
-def summarize(
-    results: Sequence[CellResult],
-    ranges: dict[tuple[str, str], tuple[float, float]],
-    *,
-    aiq_range: str = "single-models",
-    confidence: float = 0.95,
-) -> Results:
-    """The points and curves tables of a run, with bootstrap intervals where replicates exist."""
-    points = pd.DataFrame([row for r in results for row in r.rows], columns=POINT_COLUMNS)
-    cost_mean, quality_mean = points["cost_mean"].to_numpy(), points["quality_mean"].to_numpy()
-    cost_sum = points["cost_sum"].to_numpy()
-    counts = points["n"].to_numpy()
-    bounds = np.full((len(points), 4), np.nan)  # cost_lo, cost_hi, quality_lo, quality_hi
-    entries = []
-    start = 0  # the points rows of result r are rows start .. start + len(r.rows) - 1
-    for r in results:
-        fams = [row["family"] for row in r.rows]
-        for fam in dict.fromkeys(fams):
-            ok = np.array(
-                [
-                    start + i
-                    for i, row in enumerate(r.rows)
-                    if fams[i] == fam and row["status"] == "ok"
-                ],
-                dtype=np.intp,
-            )
-            if not len(ok):
-                continue
-            grid = (cost_mean[ok], quality_mean[ok])
-            c, q = r.exact.get(str(fam), grid)
-            n = int(counts[ok[0]])
-            boot, excluded = _replicates(r.boot.get(str(fam)), n)
-            if boot is not None:  # percentile intervals: inside the ranges (see interval)
-                cost_ci = interval(boot[0], confidence, bounds=COST)
-                quality_ci = interval(boot[1], confidence, bounds=QUALITY)
-                bounds[ok] = np.column_stack([*cost_ci, *quality_ci])
-            entries.append(
-                _Curve(r.cell.split, str(fam), r.cell, c, q, grid, cost_sum[ok], boot, n, excluded)
-            )
-        start += len(r.rows)
-    for j, col in enumerate(("cost_lo", "cost_hi", "quality_lo", "quality_hi")):
-        points[col] = bounds[:, j]
-    points = points[list(schema.POINTS)]
-    rows = []
-    by_group: dict[tuple[str, str], list[_Curve]] = {}
-    for e in entries:
-        by_group.setdefault((e.split, e.family), []).append(e)
-    for (split, fam), group in by_group.items():
-        hulls = [ndch(e.cost, e.quality) for e in group]
-        if aiq_range == "common":
-            c_min, c_max = common_range(hulls)
-        else:
-            c_min, c_max = ranges[(split, fam)]
-        # The original's calc_AIQ on the grid's points in its unit (cost sums), and its formula
-        # on the exact paths' points (mean cost).
-        up, notes = aiq_upstream([(e.grid_sum, e.grid[1]) for e in group])
-        up_path = aiq_upstream_path([(e.cost, e.quality) for e in group])
-        for i, (e, hull) in enumerate(zip(group, hulls, strict=True)):
-            row = _curve_row(e, hull, c_min, c_max, confidence)
-            row.update(aiq_upstream=up[i], aiq_upstream_note=notes[i], aiq_upstream_path=up_path[i])
-            rows.append(row)
-    return Results(points=points, curves=pd.DataFrame(rows, columns=CURVE_COLUMNS))
-
-
-def _curve_row(
-    e: _Curve,
-    hull: tuple[np.ndarray, np.ndarray],
-    c_min: float,
-    c_max: float,
-    confidence: float,
-) -> dict[str, Any]:
-    """One curves row: the hull, AIQ and max quality, with their intervals."""
-    qmax, cmax = max_quality(e.cost, e.quality)
-    row = {
-        "cell_id": e.cell.cell_id,
-        "family": e.family,
-        "split": e.split,
-        "router": e.cell.router,
-        "params": e.cell.params_json,
-        "hull_cost": hull[0].tolist(),
-        "hull_quality": hull[1].tolist(),
-        "aiq": aiq(*hull, c_min, c_max),
-        "c_min": c_min,
-        "c_max": c_max,
-        "max_quality": qmax,
-        "cost_at_max_quality": cmax,
-        "aiq_lo": np.nan,
-        "aiq_hi": np.nan,
-        "max_quality_lo": np.nan,
-        "max_quality_hi": np.nan,
-        "n_test": e.n,
-        "small_sample": e.n < SMALL_N,
-        "boot_excluded": e.excluded,
-    }
-    if e.boot is not None:
-        # Percentile intervals of the replicates, computed on the grid's points. Where the
-        # estimate comes from an exact path (which the grid only samples), the interval is
-        # moved from the grid's estimate to the exact one by recentre: it stays in [0, 1] and
-        # holds the exact estimate whenever the grid's interval held the grid's.
-        reps = interval(aiq_rows(*e.boot, c_min, c_max), confidence, bounds=QUALITY)
-        grid_aiq = aiq(*ndch(*e.grid), c_min, c_max)
-        row["aiq_lo"], row["aiq_hi"] = recentre(reps, grid_aiq, row["aiq"], QUALITY).tolist()
-        mq = interval(e.boot[1].max(axis=1), confidence, bounds=QUALITY)
-        row["max_quality_lo"], row["max_quality_hi"] = recentre(
-            mq, float(e.grid[1].max()), qmax, QUALITY
-        ).tolist()
-    return row
-
-
-POINT_COLUMNS = list(schema.POINTS)[:14]  # the intervals are added by summarize
-CURVE_COLUMNS = list(schema.CURVES)
 
 
 def evaluate(

@@ -39,6 +39,11 @@ CURVES: dict[str, str] = {
     "split": "as in points",
     "router": "as in points",
     "params": "as in points",
+    "kind": "'router', or 'reference': single, oracle, zero and frontier, shown beside the "
+    "routers and not ranked with them",
+    "label": "short display name, unique in the run: the router and the hyperparameters that "
+    "vary or differ from their defaults (3 significant digits); an Optuna trial as mlp#17",
+    "trial": "the Optuna trial (slot) a configuration comes from; -1 for a grid cell",
     "hull_cost": "mean cost per query at the vertices of the non-decreasing convex hull",
     "hull_quality": "mean quality at the hull's vertices (from the exact path where one exists)",
     "aiq": "the paper's AIQ: mean of the hull over [c_min, c_max]",
@@ -64,4 +69,15 @@ CURVES: dict[str, str] = {
     f"be trusted (with n_test < {MIN_N} there are none: NaN)",
     "boot_excluded": "bootstrap replicates left out of the intervals: every test prompt drew "
     "weight 0, so the replicate has no mean (about B * exp(-n_test))",
+    "aiq_frontier": "the family's ceiling: AIQ of the oracle frontier (per prompt, true quality "
+    "minus lambda * cost, over the exact lambda path), the best any router could do at every cost",
+    "gap_closed": "(aiq - AIQ of the zero router) / (aiq_frontier - AIQ of the zero router): 0 "
+    "is no better than mixing single models, 1 is the frontier; negative below the zero router",
+    "gap_closed_lo": "lower end of the gap's percentile interval over the paired bootstrap "
+    "replicates (each replicate's own zero and frontier AIQ)",
+    "gap_closed_hi": "upper end of the gap's interval",
+    "aiq_reps": "AIQ of every bootstrap replicate (NaN: a replicate with no weight), shifted by "
+    "the exact path's difference from the grid so that they centre on aiq; replicate b of every "
+    "row of a family reweights the same prompts, so rows can be compared pairwise",
+    "max_quality_reps": "max quality of every bootstrap replicate, shifted likewise",
 }

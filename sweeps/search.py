@@ -546,17 +546,21 @@ def _final_cells(spec: Spec, p: Plan, best: Sequence[FrozenTrial]) -> list[Cell]
     """The best configurations on every split of the plan, then the plan's cells of the routers
     without a space (baselines), numbered anew."""
     searched = {r.name: r for r in spec.routers if r.space}
-    configs: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    configs: dict[tuple[str, str], tuple[str, dict[str, Any], int]] = {}
     for t in best:
         router = t.user_attrs["router"]
         params = json.loads(t.user_attrs["params"])
-        configs.setdefault((router, t.user_attrs["params"]), (router, params))
+        slot = _slot(t)
+        trial = -1 if slot is None else slot
+        configs.setdefault((router, t.user_attrs["params"]), (router, params, trial))
     cells = [
-        (router, params, sp.name, searched[router].knobs)
-        for router, params in configs.values()
+        (router, params, sp.name, searched[router].knobs, trial)
+        for router, params, trial in configs.values()
         for sp in p.splits
     ]
-    cells += [(c.router, c.params, c.split, c.knobs) for c in p.cells if c.router not in searched]
+    cells += [
+        (c.router, c.params, c.split, c.knobs, -1) for c in p.cells if c.router not in searched
+    ]
     return [Cell(i, *c) for i, c in enumerate(cells)]
 
 

@@ -113,8 +113,8 @@ class TestEvaluateCell:
         )
         p = plan(spec, data)
         res = run_grid(spec, p)
-        (curve,) = res.curves.itertuples()
-        pts = res.points
+        (curve,) = res.curves[res.curves["router"] == "knn"].itertuples()
+        pts = res.points[res.points["router"] == "knn"]
         from routerbench.engine.metrics import aiq, ndch
 
         grid_aiq = aiq(*ndch(pts["cost_mean"], pts["quality_mean"]), curve.c_min, curve.c_max)
@@ -151,6 +151,7 @@ class TestEvaluateCell:
         """Cell ids depend on router, params, split and position only."""
         spec = parse({"routers": [{"name": "knn", "grid": {"k": [3, 4]}}]})
         ids = [c.cell_id for c in plan(spec, data).cells]
-        assert ids == [c.cell_id for c in plan(spec, data).cells] and len(set(ids)) == 2
+        assert ids == [c.cell_id for c in plan(spec, data).cells] and len(set(ids)) == 4
+        assert [c.router for c in plan(spec, data).cells] == ["knn", "knn", "zero", "frontier"]
         c = plan(spec, data).cells[0]
         assert dataclasses.replace(c, params={"k": 9}).cell_id != c.cell_id

@@ -231,11 +231,13 @@ class TestRunOptuna:
                 assert not set(val.train[fam]) & set(real.test[fam])
                 assert set(val.test[fam]) < set(real.train[fam])
         final, splits = rec.calls[-1]
-        assert splits == {real.name: real} and [c.split for c in final] == [real.name]
+        assert splits == {real.name: real} and {c.split for c in final} == {real.name}
+        assert [c.router for c in final] == ["knn", "zero", "frontier"]  # references added
         best = trials[trials["is_best"]]
         assert len(best) == 1
         assert best["validation_aiq"].iloc[0] == trials["validation_aiq"].max()
-        assert set(res.curves["params"]) == {best["params"].iloc[0]}
+        knn = res.curves[res.curves["router"] == "knn"]
+        assert set(knn["params"]) == {best["params"].iloc[0]}
         assert set(res.curves["split"]) == {"upstream"}
         assert set(res.curves["family"]) == set(DATA["families"])
         assert res.curves["aiq_lo"].notna().all()  # bootstrap intervals on the final cells
@@ -265,13 +267,14 @@ class TestRunOptuna:
                 (v[j] >= v[i]).all() and (v[j] > v[i]).any() for j in range(len(v)) if j != i
             )
             assert trials["is_best"].iloc[i] == (not dominated)
-        assert set(res.curves["params"]) == set(trials.loc[trials["is_best"], "params"])
+        knn = res.curves[res.curves["router"] == "knn"]
+        assert set(knn["params"]) == set(trials.loc[trials["is_best"], "params"])
 
     def test_baselines(self, data: RoutingData) -> None:
         """Routers without a space are not searched; they are evaluated beside the best."""
         res, trials, _, _ = search(make_spec([KNN, {"name": "oracle"}]), data)
         assert set(trials["router"]) == {"knn"}
-        assert set(res.curves["router"]) == {"knn", "oracle"}
+        assert set(res.curves["router"]) == {"knn", "oracle", "zero", "frontier"}
 
     def test_failed_trials_count(self, data: RoutingData) -> None:
         """A trial whose cell fails is FAIL with its error and counts towards the budget."""
@@ -297,7 +300,8 @@ class TestRunOptuna:
         with pytest.raises(SpecError, match="no value of the space fits the data"):
             plan(make_spec([router], trials=3), data)
         router = {"name": "knn", "space": {"k": {"choices": [5, 4000]}}}
-        assert len(plan(make_spec([router], trials=3), data).cells) == 1
+        cells = plan(make_spec([router], trials=3), data).cells
+        assert [c.router for c in cells] == ["knn", "zero", "frontier"]
 
 
 def _interrupting(after: int) -> Any:
@@ -572,7 +576,10 @@ class TestCli:
         assert rc == 0
         trials = pd.read_parquet(out / "r" / "trials.parquet")
         assert len(trials) == 3 and trials["is_best"].sum() == 1
-        assert set(pd.read_parquet(out / "r" / "curves.parquet")["router"]) == {"knn"}
+        curves = pd.read_parquet(out / "r" / "curves.parquet")
+        assert set(curves["router"]) == {"knn", "zero", "frontier"}
+        assert (curves.loc[curves["router"] == "knn", "trial"] >= 0).all()  # labelled knn#<slot>
+        assert curves.loc[curves["router"] == "knn", "label"].str.match(r"knn#\d+$").all()
 
     def test_run_on_s3_resumes(
         self, s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

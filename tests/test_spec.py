@@ -94,7 +94,7 @@ class TestLoadAndCli:
         )
         assert main(["validate", str(p)]) == 0
         out = capsys.readouterr().out
-        assert "cells: 4 (knn 4)" in out and "seeded-1, seeded-2" in out
+        assert "cells: 8 (knn 4, zero 2, frontier 2)" in out and "seeded-1, seeded-2" in out
         assert not (tmp_path / "out").exists()
 
     def test_cli_exit_2(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
