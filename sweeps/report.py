@@ -1,113 +1,267 @@
-"""Text tables of results: per family, routers ranked by AIQ with their intervals."""
+"""Reports of a run's curves: per family and split, the routers ranked by AIQ with rank bands,
+and apart from them the references (frontier, oracle, zero router, single models), unranked.
+
+Formats: a text table, Markdown, or JSON (``{"meta", "columns", "rows"}``); ``columns`` picks any
+curves column (plus the derived ``rank`` and ``band``) in every format. Runs written before the
+``kind``/``label``/gap columns existed are filled in on the fly (:func:`complete`).
+:func:`compare_text` prints the paired difference of two routers, family by family.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import json
 import math
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from routerbench.routers.base import REGISTRY, load_all
+from routerbench.engine.data import DataError
+from routerbench.sweeps import schema
+from routerbench.sweeps.compare import paired, rank_bands
+from routerbench.sweeps.labels import ONE_POINT_NOTE, kind, label, short_labels
 from routerbench.sweeps.schema import MIN_N, SMALL_N
 
+__all__ = [
+    "COLUMNS",
+    "SMALL_NOTE",
+    "ColumnError",
+    "CompareError",
+    "compare_text",
+    "complete",
+    "label",
+    "leaderboard_table",
+    "ordered",
+    "render",
+]
+
+FORMATS = ("table", "markdown", "json")
 # Where a family has too few test prompts for its intervals (curves' small_sample).
 SMALL_NOTE = f"* fewer than {SMALL_N} test prompts: intervals unreliable (none below {MIN_N})"
+LEGEND = (
+    "band: a router shares the band of the row above when their paired AIQ difference is not "
+    "significant (95% paired bootstrap); gap closed: (AIQ - AIQ zero) / (AIQ frontier - AIQ "
+    "zero), 0 = the zero router, 1 = the frontier"
+)
+DERIVED = {
+    "rank": "position of a router by AIQ in its family and split (1 = highest); none for "
+    "references",
+    "band": "rank band: a router shares the band of the row above unless their paired AIQ "
+    "difference (95% paired bootstrap) is significant; none for references or without bootstrap",
+}
+COLUMNS: dict[str, str] = {**schema.CURVES, **DERIVED}  # every selectable column, described
+HIDDEN = ("hull_cost", "hull_quality", "aiq_reps", "max_quality_reps")  # JSON: only if asked
+LISTS = HIDDEN
+META_KEYS = (
+    "synthetic",
+    "run_id",
+    "spec_hash",
+    "data_fingerprint",
+    "data_source",
+    "routerbench_version",
+    "created",
+)
+AUDIT = ("cells", "tables")  # manifest entries left out of the JSON meta: hashes, for audit
+REF_ORDER = {"frontier": 0, "oracle": 1, "zero": 2, "single": 3}
+COSTS = ("c_min", "c_max", "cost_at_max_quality", "hull_cost")
 
 
-def label(router: str, params: str) -> str:
-    """A short display name: ``single:gpt-4-1106-preview``, ``knn(k=40)``; parameters at their
-    defaults are left out."""
-    p = json.loads(params) if params else {}
-    if router == "single":
-        return f"single:{p.get('model', '?')}"
-    load_all()
-    defaults = {}
-    if router in REGISTRY:
-        for f in dataclasses.fields(REGISTRY[router]):
-            if f.default is not dataclasses.MISSING:
-                defaults[f.name] = f.default
-    shown = {
-        k: v
-        for k, v in p.items()
-        if k != "seed" and (k not in defaults or _canon(defaults[k]) != _canon(v))
+class ColumnError(DataError):
+    """A ``columns`` entry that is not a column of the report (a ValueError; CLI exit 2)."""
+
+
+class CompareError(DataError):
+    """A router to compare that the run does not have, or two that share no family."""
+
+
+# ------------------------------------------------------------------------------- the rows
+def complete(curves: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``curves`` with every :data:`schema.CURVES` column: a run written before some
+    existed gets kind and label derived, gaps NaN and no replicates."""
+    df = curves.reset_index(drop=True)
+    if "kind" not in df:
+        df["kind"] = [kind(r) for r in df["router"]]
+    if "trial" not in df:
+        df["trial"] = -1
+    if "label" not in df:
+        df["label"] = short_labels(df["router"].tolist(), df["params"].tolist(), df["trial"])
+    for c in schema.CURVES:
+        if c in df:
+            continue
+        if c in LISTS:
+            df[c] = pd.Series([[] for _ in range(len(df))], index=df.index, dtype=object)
+        elif c == "aiq_upstream_note":
+            df[c] = ""
+        elif c in ("small_sample", "boot_excluded"):
+            df[c] = 0 if c == "boot_excluded" else False
+        else:
+            df[c] = np.nan
+    return df
+
+
+def _bands(routers: pd.DataFrame, confidence: float) -> list[int | None]:
+    """Rank bands of routers sorted by AIQ; none where the family has no replicates."""
+    reps = routers["aiq_reps"].tolist()
+    if all(r is None or len(r) == 0 for r in reps):
+        return [None] * len(routers)
+    return rank_bands(routers["aiq"].tolist(), reps, confidence)  # type: ignore[return-value]
+
+
+def ordered(curves: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """:func:`complete` curves per (family, split): routers by AIQ with ``rank`` and ``band``,
+    then the references (frontier, oracle, zero, single models by AIQ) with neither."""
+    df = complete(curves)
+    parts = []
+    for _, g in df.groupby(["family", "split"], sort=True):
+        rt = g[g["kind"] != "reference"].sort_values(
+            "aiq", ascending=False, kind="stable", na_position="last"
+        )
+        ref = g[g["kind"] == "reference"]
+        order = ref["router"].map(REF_ORDER).fillna(len(REF_ORDER))
+        ref = ref.assign(_o=order).sort_values(["_o", "aiq"], ascending=[True, False])
+        rt = rt.assign(
+            rank=pd.Series(range(1, len(rt) + 1), index=rt.index, dtype=object),
+            band=pd.Series(_bands(rt, confidence), index=rt.index, dtype=object),
+        )
+        none = pd.Series([None] * len(ref), index=ref.index, dtype=object)
+        parts += [rt, ref.drop(columns="_o").assign(rank=none, band=none)]
+    if not parts:
+        return df.assign(rank=pd.Series(dtype=object), band=pd.Series(dtype=object))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _columns(columns: Sequence[str] | None, curves: pd.DataFrame) -> list[str] | None:
+    """The selected columns (unique, in order), or None for the default view."""
+    if columns is None:
+        return None
+    allowed = list(COLUMNS) + [c for c in curves.columns if c not in COLUMNS]
+    if not columns:
+        raise ColumnError(f"columns: none given; expected some of {', '.join(allowed)}")
+    for c in columns:
+        if c not in allowed:
+            close = difflib.get_close_matches(c, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ColumnError(f"unknown column {c!r}{hint}; expected some of {', '.join(allowed)}")
+    return list(dict.fromkeys(columns))
+
+
+# --------------------------------------------------------------------------------- cells
+def _nan(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _f(v: Any, d: int = 4) -> str:
+    return "-" if _nan(v) else f"{float(v):.{d}f}"
+
+
+def _ci(x: Any, lo: Any, hi: Any, d: int = 4) -> str:
+    if _nan(x):
+        return "-"
+    if _nan(lo) or _nan(hi):
+        return _f(x, d)
+    return f"{_f(x, d)} [{_f(lo, d)}, {_f(hi, d)}]"
+
+
+def _note(note: str) -> str:
+    """aiq_upstream_note, shortened: why the original's calc_AIQ has no value."""
+    m = re.search(r"needs at least 3 distinct costs, got (\d+)", note)
+    if m:
+        return f"{m.group(1)} distinct cost{'s' * (m.group(1) != '1')}, needs 3"
+    note = re.sub(r"^\w+: ", "", note)
+    return note if len(note) <= 40 else note[:39] + "…"
+
+
+def _upstream(r: Mapping[str, Any]) -> str:
+    if not _nan(r["aiq_upstream"]):
+        return _f(r["aiq_upstream"])
+    note = r["aiq_upstream_note"]
+    return f"- ({_note(note)})" if isinstance(note, str) and note else "-"
+
+
+def _value(col: str, v: Any) -> str:
+    """One selected column's cell in a text table."""
+    if col == "params" or isinstance(v, str):
+        return str(v)
+    if isinstance(v, list | tuple | np.ndarray):
+        return ",".join(_value(col, x) for x in v)
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v)).lower()
+    if isinstance(v, float | np.floating):
+        return _f(v, 6 if col in COSTS else 4)
+    return "" if v is None else str(v)
+
+
+def _default(r: Mapping[str, Any], mark: str, ref: bool) -> dict[str, str]:
+    """The default columns of one row (references: no rank, no band)."""
+    n = r["n_test"]
+    cells = {
+        "rank": "" if r["rank"] is None else str(r["rank"]),
+        "band": "" if r["band"] is None else str(r["band"]),
+        "label": str(r["label"]),
+        "AIQ [95% CI]": _ci(r["aiq"], r["aiq_lo"], r["aiq_hi"]),
+        "gap closed [95% CI]": _ci(r["gap_closed"], r["gap_closed_lo"], r["gap_closed_hi"], 3),
+        "max quality [95% CI]": _ci(r["max_quality"], r["max_quality_lo"], r["max_quality_hi"]),
+        "cost at max ($/query)": _f(r["cost_at_max_quality"], 6),
+        "calc_AIQ (original)": _upstream(r),
+        "test prompts": "" if _nan(n) else f"{int(n)}{mark if r['small_sample'] else ''}",
     }
-    if not shown:
-        return router
-    return router + "(" + ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(shown.items())) + ")"
+    if ref:
+        del cells["rank"], cells["band"]
+    return cells
 
 
-def _canon(v: object) -> str:
-    return json.dumps(v, sort_keys=True, default=list)
-
-
-def _fmt(v: object) -> str:
-    return ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
-
-
-def _ci(x: Any, lo: Any, hi: Any) -> str:
-    if any(isinstance(v, float) and math.isnan(v) for v in (lo, hi)):
-        return f"{x:.4f}"
-    return f"{x:.4f} [{lo:.4f}, {hi:.4f}]"
-
-
-def _n(curves: pd.DataFrame, mark: str = "*") -> list[str]:
-    """Test prompts per row, with ``mark`` where the family is too small for its intervals."""
-    if "n_test" not in curves:  # a run written before the column existed
-        return [""] * len(curves)
-    small = curves["small_sample"].to_numpy(dtype=bool)
-    return [f"{n}{mark if s else ''}" for n, s in zip(curves["n_test"], small, strict=True)]
-
-
-def _small(curves: pd.DataFrame) -> bool:
-    return "small_sample" in curves and bool(curves["small_sample"].any())
-
-
-def leaderboard_table(curves: pd.DataFrame, *, synthetic: bool = False) -> str:
-    """Per family (and split), routers by AIQ: AIQ and max quality with their intervals, and the
-    mean cost per query at max quality."""
-    if curves.empty:
-        return "(no results)"
-    df = curves.assign(
-        router_label=[label(r, p) for r, p in zip(curves["router"], curves["params"], strict=True)]
+# -------------------------------------------------------------------------------- tables
+def _grid(rows: list[list[str]], fmt: str) -> str:
+    """Rows (the first: headers) as a text table (left-aligned, 2 spaces) or a Markdown table."""
+    if fmt == "markdown":
+        esc = [[c.replace("|", "\\|") for c in row] for row in rows]
+        lines = ["| " + " | ".join(row) + " |" for row in esc]
+        return "\n".join([lines[0], "|" + "---|" * len(rows[0]), *lines[1:]])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
-    df = df.sort_values(["family", "split", "aiq"], ascending=[True, True, False], kind="stable")
-    table = pd.DataFrame(
-        {
-            "family": df["family"],
-            "split": df["split"],
-            "router": df["router_label"],
-            "AIQ [95% CI]": [
-                _ci(a, lo, hi)
-                for a, lo, hi in zip(df["aiq"], df["aiq_lo"], df["aiq_hi"], strict=True)
-            ],
-            "max quality [95% CI]": [
-                _ci(a, lo, hi)
-                for a, lo, hi in zip(
-                    df["max_quality"], df["max_quality_lo"], df["max_quality_hi"], strict=True
-                )
-            ],
-            "cost at max ($/query)": df["cost_at_max_quality"].map("{:.6f}".format),
-            "test prompts": _n(df),
-        }
-    )
-    if table["split"].nunique() == 1:
-        table = table.drop(columns=["split"])
-    head = "SYNTHETIC DATA (embedded default): figures are not RouterBench's\n" if synthetic else ""
-    ranges = df.groupby("family", sort=True)[["c_min", "c_max"]].first()
-    foot = "\nAIQ cost range per family ($/query): " + "; ".join(
-        f"{f} [{r.c_min:.6f}, {r.c_max:.6f}]" for f, r in ranges.iterrows()
-    )
-    if _small(df):
-        foot += "\n" + SMALL_NOTE
-    return head + table.to_string(index=False) + foot
+
+
+def _part(g: pd.DataFrame, fmt: str, cols: list[str] | None) -> str:
+    """The routers' or the references' table of one family."""
+    ref = bool((g["kind"] == "reference").all())
+    mark = "\\*" if fmt == "markdown" else "*"
+    recs: list[dict[str, Any]] = g.to_dict("records")  # type: ignore[assignment]
+    if cols is None:
+        dicts = [_default(r, mark, ref) for r in recs]
+        rows = [list(dicts[0]), *[list(d.values()) for d in dicts]]
+    else:
+        rows = [list(cols), *[[_value(c, r[c]) for c in cols] for r in recs]]
+    return _grid(rows, fmt)
+
+
+def _section(g: pd.DataFrame, fmt: str, cols: list[str] | None) -> str:
+    """One family and split: heading (test prompts, AIQ cost range), routers, references."""
+    first = g.iloc[0]
+    n = "" if _nan(first["n_test"]) else f"{int(first['n_test'])} test prompts; "
+    rng = f"AIQ cost range [{_f(first['c_min'], 6)}, {_f(first['c_max'], 6)}] $/query"
+    md = fmt == "markdown"
+    title = f"{first['family']}, split {first['split']}"
+    out = [f"### {title}\n\n{n}{rng}" if md else f"{title}: {n}{rng}"]
+    routers, refs = g[g["kind"] != "reference"], g[g["kind"] == "reference"]
+    if len(routers):
+        out += ["Routers, ranked by AIQ:"]
+        out += [_part(routers, fmt, cols)]
+    if len(refs):
+        out += ["References (not ranked):"]
+        out += [_part(refs, fmt, cols)]
+    return ("\n\n" if md else "\n").join(out)
 
 
 def across_splits(curves: pd.DataFrame) -> pd.DataFrame:
-    """Spread across splits (seeds, folds): per family and router configuration, the mean and
-    standard deviation of AIQ and max quality, and the number of splits."""
-    g = curves.groupby(["family", "router", "params"], sort=True)
+    """Spread across splits (seeds, folds): per family and configuration (routers first), the
+    number of splits and the mean and standard deviation of AIQ and max quality."""
+    df = complete(curves)
+    g = df.groupby(["family", "kind", "label"], sort=True)
     out = g.agg(
         splits=("split", "nunique"),
         aiq_mean=("aiq", "mean"),
@@ -115,46 +269,163 @@ def across_splits(curves: pd.DataFrame) -> pd.DataFrame:
         max_quality_mean=("max_quality", "mean"),
         max_quality_sd=("max_quality", "std"),
     ).reset_index()
-    out.insert(
-        1, "router_label", [label(r, p) for r, p in zip(out["router"], out["params"], strict=True)]
-    )
-    return out.sort_values(["family", "aiq_mean"], ascending=[True, False], kind="stable")
+    out["_ref"] = out["kind"] == "reference"
+    out = out.sort_values(["family", "_ref", "aiq_mean"], ascending=[True, True, False])
+    return out.drop(columns=["_ref"])
 
 
-def render(curves: pd.DataFrame, fmt: str = "table", *, synthetic: bool = False) -> str:
-    """A run's curves as a text table, a Markdown table or JSON records."""
-    if fmt == "table":
-        text = leaderboard_table(curves, synthetic=synthetic)
-        if curves["split"].nunique() > 1:
-            spread = across_splits(curves).drop(columns=["router", "params"])
-            text += "\n\nAcross splits (mean, sd):\n" + spread.to_string(
-                index=False, float_format="{:.4f}".format
-            )
-        return text
-    cols = [
-        "family", "split", "router", "params", "aiq", "aiq_lo", "aiq_hi", "c_min", "c_max",
-        "aiq_upstream", "aiq_upstream_note", "aiq_upstream_path", "max_quality", "max_quality_lo",
-        "max_quality_hi", "cost_at_max_quality", "n_test", "small_sample", "boot_excluded",
-    ]  # fmt: skip
-    df = curves[[c for c in cols if c in curves]].assign(
-        label=[label(r, p) for r, p in zip(curves["router"], curves["params"], strict=True)]
-    )
-    df = df.sort_values(["family", "split", "aiq"], ascending=[True, True, False], kind="stable")
+def _text(df: pd.DataFrame, fmt: str, cols: list[str] | None, synthetic: bool) -> str:
+    md = fmt == "markdown"
+    if synthetic:
+        head = (
+            "_Synthetic data: figures are not RouterBench's._\n\n"
+            if md
+            else ("SYNTHETIC DATA (embedded default): figures are not RouterBench's\n")
+        )
+    else:
+        head = ""
+    if df.empty:
+        return head + "(no results)"
+    sep = "\n\n"
+    parts = [_section(g, fmt, cols) for _, g in df.groupby(["family", "split"], sort=False)]
+    notes = []
+    if (df["kind"] == "reference").any():
+        notes.append(ONE_POINT_NOTE)
+    if df["small_sample"].astype(bool).any():
+        notes.append(SMALL_NOTE.replace("*", "\\*", 1) if md else SMALL_NOTE)
+    notes.append(LEGEND)
+    text = head + sep.join(parts) + sep + ("\n\n" if md else "\n").join(notes)
+    return text
+
+
+def leaderboard_table(
+    curves: pd.DataFrame, *, synthetic: bool = False, columns: Sequence[str] | None = None
+) -> str:
+    """Per family and split: routers ranked by AIQ with rank bands, then the references."""
+    return _text(ordered(curves), "table", _columns(columns, curves), synthetic)
+
+
+# ---------------------------------------------------------------------------------- JSON
+def _plain(v: Any) -> Any:
+    """A JSON value: NaN as null, arrays as lists, numpy scalars as Python ones."""
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple | np.ndarray):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v if v is None or isinstance(v, str | int | float | bool) else str(v)
+
+
+def _json(
+    df: pd.DataFrame, meta: Mapping[str, Any] | None, cols: list[str] | None, syn: bool
+) -> str:
+    """``{"meta": ..., "columns": {name: description}, "rows": [...]}``."""
+    m: dict[str, Any] = dict.fromkeys(META_KEYS)
+    for k in ("run_id", "spec_hash", "data_fingerprint"):  # a run's tables carry these
+        if k in df and len(df):
+            m[k] = df[k].iloc[0]
+    m |= {k: v for k, v in (meta or {}).items() if k not in AUDIT}
+    m["synthetic"] = syn
+    if cols is None:
+        cols = [c for c in COLUMNS if c not in HIDDEN]
+    rows = []
+    for r in df.to_dict("records"):
+        row = {c: _plain(r[c]) for c in cols}
+        if "params" in row and isinstance(row["params"], str):
+            row["params"] = json.loads(row["params"]) if row["params"] else {}
+        rows.append(row)
+    described = {c: COLUMNS.get(c, "the run's provenance, as in meta") for c in cols}
+    out = {"meta": _plain(m), "columns": described, "rows": rows}
+    return json.dumps(out, indent=1, allow_nan=False)
+
+
+def render(
+    curves: pd.DataFrame,
+    fmt: str = "table",
+    *,
+    meta: Mapping[str, Any] | None = None,
+    columns: Sequence[str] | None = None,
+    synthetic: bool | None = None,
+) -> str:
+    """A run's curves as a text table, Markdown or JSON (see the module docstring). ``meta``:
+    the run's manifest (JSON's meta); ``synthetic`` defaults to ``meta["synthetic"]``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be 'table', 'markdown' or 'json' (got {fmt!r})")
+    syn = bool((meta or {}).get("synthetic", False)) if synthetic is None else synthetic
+    cols = _columns(columns, curves)
+    df = ordered(curves)
     if fmt == "json":
-        return df.to_json(orient="records", indent=1)
-    if fmt == "markdown":
-        head = "_Synthetic data: figures are not RouterBench's._\n\n" if synthetic else ""
-        rows = [
-            "| family | split | router | AIQ [95% CI] | max quality [95% CI] | cost at max "
-            "| test prompts |",
-            "|---|---|---|---|---|---|---:|",
+        return _json(df, meta, cols, syn)
+    text = _text(df, fmt, cols, syn)
+    if cols is None and not df.empty and df["split"].nunique() > 1:
+        spread = across_splits(df).drop(columns=["kind"])
+        rows = [list(spread.columns)]
+        rows += [
+            [_value(c, v) for c, v in zip(spread.columns, r, strict=True)]
+            for r in spread.to_numpy()
         ]
-        for r, n in zip(df.itertuples(), _n(df, "\\*"), strict=True):
-            rows.append(
-                f"| {r.family} | {r.split} | {r.label} | {_ci(r.aiq, r.aiq_lo, r.aiq_hi)} | "
-                f"{_ci(r.max_quality, r.max_quality_lo, r.max_quality_hi)} | "
-                f"{r.cost_at_max_quality:.6f} | {n} |"
-            )
-        foot = "\n\n" + SMALL_NOTE.replace("*", "\\*", 1) if _small(df) else ""
-        return head + "\n".join(rows) + foot
-    raise ValueError(f"format must be 'table', 'markdown' or 'json' (got {fmt!r})")
+        text += "\n\nAcross splits (mean, sd):\n" + ("\n" if fmt == "markdown" else "")
+        text += _grid(rows, fmt)
+    return text
+
+
+# ------------------------------------------------------------------------------- compare
+def _which(df: pd.DataFrame, name: str) -> pd.Series:
+    """Rows whose label or cell id is ``name``; CompareError naming close matches if none."""
+    hit = (df["label"] == name) | (df["cell_id"] == name)
+    if not hit.any():
+        known = list(dict.fromkeys(df["label"].tolist() + df["cell_id"].tolist()))
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" (close: {', '.join(close)})" if close else ""
+        raise CompareError(
+            f"unknown router {name!r}: not a label or cell id of this run{hint}; the labels "
+            "are in the report's label column"
+        )
+    return hit
+
+
+def _diff(p: Mapping[str, Any], m: str) -> tuple[str, str]:
+    """A paired difference with its interval, and whether it is significant."""
+    d, lo, hi = p[f"{m}_diff"], p[f"{m}_diff_lo"], p[f"{m}_diff_hi"]
+    if _nan(lo) or _nan(hi):
+        return f"{d:+.4f}", "n/a (no replicates)"
+    return f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]", "yes" if p[f"{m}_significant"] else "no"
+
+
+def compare_text(
+    curves: pd.DataFrame, a: str, b: str, *, confidence: float = 0.95, synthetic: bool = False
+) -> str:
+    """Per family and split holding both: router ``a``'s AIQ and max quality minus ``b``'s,
+    paired over the same bootstrap replicates, with intervals; each side's own AIQ [CI]."""
+    df = complete(curves)
+    in_a, in_b = _which(df, a), _which(df, b)
+    pc = f"{confidence:.0%}"
+    rows = [["family", "split", "AIQ A [CI]", "AIQ B [CI]", f"AIQ A-B [{pc} CI]", "significant"]]
+    rows[0] += [f"max quality A-B [{pc} CI]", "significant"]
+    for _, g in df.groupby(["family", "split"], sort=True):
+        ga, gb = g[in_a.loc[g.index]], g[in_b.loc[g.index]]
+        if ga.empty or gb.empty:
+            continue
+        ra, rb = ga.iloc[0], gb.iloc[0]
+        p = paired(ra, rb, confidence)
+        own = [_ci(r["aiq"], r["aiq_lo"], r["aiq_hi"]) for r in (ra, rb)]
+        where = [str(ra["family"]), str(ra["split"])]
+        rows.append([*where, *own, *_diff(p, "aiq"), *_diff(p, "max_quality")])
+    if len(rows) == 1:
+        raise CompareError(f"{a!r} and {b!r} share no family and split in this run")
+    names = []
+    for x, hit in ((a, in_a), (b, in_b)):
+        lab = str(df.loc[hit, "label"].iloc[0])
+        names.append(lab if lab == x else f"{lab} ({x})")
+    head = "SYNTHETIC DATA: figures are not RouterBench's\n" if synthetic else ""
+    head += (
+        f"A = {names[0]}, B = {names[1]}: paired differences over the same bootstrap replicates\n"
+    )
+    foot = (
+        f"\nsignificant: the {pc} percentile interval of the per-replicate differences excludes "
+        "0 (replicate b of both rows reweights the same test prompts)"
+    )
+    return head + _grid(rows, "table") + foot

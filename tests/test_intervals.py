@@ -258,7 +258,7 @@ class TestRender:
         assert SMALL_NOTE in table and "4*" in table and "1*" in table
         md = render(c, "markdown")
         assert "| 4\\* |" in md and SMALL_NOTE.replace("*", "\\*", 1) in md
-        recs = json.loads(render(c, "json"))
+        recs = json.loads(render(c, "json"))["rows"]
         assert {(r["family"], r["n_test"], r["small_sample"]) for r in recs} == {
             ("mtbench1", 1, True),
             ("mtbench2", 2, True),
