@@ -3,7 +3,11 @@
 User mistakes (bad files, columns, names, values, output locations) print one line
 ``routerbench: error: ...`` and exit with code 2, with no traceback and nothing half-written.
 Faults that outlast the retries (a store still unreachable, Ray actors dying past the limit) and
-runs with failed cells exit with code 1, also with one line; success is 0.
+runs with failed cells exit with code 1, also with one line; success is 0. A command group named
+without a command (``routerbench``, ``routerbench data``, ...) prints its help to stderr, exit 2.
+
+``run`` and ``validate`` are here (their arguments in :mod:`cli_args`); ``report``, ``plot`` and
+``runs`` in :mod:`cli_results`; ``routers`` in :mod:`cli_routers`; ``data ...`` in :mod:`cli_data`.
 """
 
 from __future__ import annotations
@@ -17,28 +21,17 @@ import tomllib
 from collections.abc import Sequence
 from typing import Any
 
+from routerbench.cluster.cli_results import _safe, _write_plots
 from routerbench.engine.data import DataError
-from routerbench.engine.parallel import all_cores
 from routerbench.engine.storage import Unreachable
 from routerbench.routers.base import RouterError
 from routerbench.sweeps.spec import SpecError
 
-DEFAULT_N = 36497
+__all__ = ["UsageError", "_safe", "_write_plots", "build_parser", "main"]
 
 
 class UsageError(ValueError):
     """A bad command-line value; shown as one line, exit code 2."""
-
-
-def _positive(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return n
 
 
 def _version() -> str:
@@ -203,10 +196,9 @@ def _evaluate(
     """Evaluate a plan into the run folder ``out``: a grid (each finished cell stored, stored
     cells reused) or an Optuna search (its journal beside the run). Returns the results, the
     trials table (None for a grid) and the sha256 of each stored cell object."""
-    from tqdm import tqdm
-
     from routerbench.cluster import store
     from routerbench.cluster.resume import CellStore, inputs_key
+    from routerbench.engine.progress import progress
     from routerbench.sweeps.execute import run_grid
 
     if spec.search["kind"] == "optuna":
@@ -219,16 +211,19 @@ def _evaluate(
         )
         return res, trials, {}
     cells = CellStore(out, so, inputs=inputs_key(spec.hash, p.data.fingerprint()))
-    bar = tqdm(total=len(p.cells), disable=args.quiet, unit="cell", file=sys.stderr)
+    stored = set(cells.stored())
+    reused = sum(c.cell_id in stored for c in p.cells)
+    if reused:
+        _log(args, f"reused {reused} stored cells")
+    with progress(len(p.cells), "cell", initial=reused, quiet=args.quiet) as bar:
 
-    def tick(r: Any) -> None:
-        cells.save(r)
-        bar.update(1)
+        def tick(r: Any) -> None:
+            cells.save(r)
+            bar.update(1)
 
-    res = run_grid(
-        spec, p, executor=executor, fail_fast=args.fail_fast, skip=cells.load, on_result=tick
-    )
-    bar.close()
+        res = run_grid(
+            spec, p, executor=executor, fail_fast=args.fail_fast, skip=cells.load, on_result=tick
+        )
     return res, None, dict(sorted(cells.hashes.items()))
 
 
@@ -281,35 +276,6 @@ def _write_run(
     return manifest
 
 
-def _write_plots(folder: str, points: Any, curves: Any, synthetic: bool, so: Any) -> list[str]:
-    """Plots per family and split into ``folder`` (the URLs written). A plot that fails is one
-    warning line, never an incomplete run: results and manifest are written regardless."""
-    from routerbench.cluster import store
-    from routerbench.sweeps.plot import plot_family
-
-    tag = " (synthetic data)" if synthetic else ""
-    written = []
-    for fam in dict.fromkeys(curves["family"]):
-        for split in sorted(set(curves["split"])):
-            name = _safe(fam) if split in ("upstream", "custom") else f"{_safe(fam)}-{split}"
-            url = store.join(folder, f"{name}.png")
-            try:
-                png = plot_family(
-                    points[points["split"] == split],
-                    curves[curves["split"] == split],
-                    fam,
-                    title=f"{fam}, {split} split{tag}",
-                )
-                store.write_bytes(url, png, so)
-                written.append(url)
-            except Exception as e:
-                print(
-                    f"routerbench: warning: {url} not written ({type(e).__name__}: {e})",
-                    file=sys.stderr,
-                )
-    return written
-
-
 def _executor(args: argparse.Namespace) -> Any:
     """The in-process executor, or Ray's (local Ray on this machine's cores without --address)."""
     from routerbench.sweeps.execute import local_executor
@@ -323,97 +289,9 @@ def _executor(args: argparse.Namespace) -> Any:
     return make_executor(address=args.address, shards=args.shards, quiet=args.quiet)
 
 
-def _safe(name: str) -> str:
-    """A file name for a family: its letters, digits and ``-_.`` (others as ``_``), at most 60
-    characters; a name that had to change gets a short hash of it, so two never collide."""
-    import hashlib
-
-    slug = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_." else "_" for ch in name)
-    if slug == name and 0 < len(name) <= 60 and not name.startswith("."):
-        return name
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{slug.lstrip('.')[:60]}-{digest}"
-
-
-# ------------------------------------------------------------------------------ report, plot
-def cmd_report(args: argparse.Namespace) -> int:
-    from routerbench.cluster import store
-    from routerbench.cluster.runs import read_run
-    from routerbench.sweeps.report import render
-
-    run = read_run(args.run, store.parse_storage_options(args.storage_option))
-    print(render(run.curves, args.format, synthetic=bool(run.manifest["synthetic"])))
-    return 0
-
-
-def cmd_plot(args: argparse.Namespace) -> int:
-    from routerbench.cluster import store
-    from routerbench.cluster.runs import read_run
-
-    so = store.parse_storage_options(args.storage_option)
-    out = store.output_url(args.out) if args.out is not None else store.join(args.run, "plots")
-    store.check_writable(out, so)
-    run = read_run(args.run, so)
-    written = _write_plots(out, run.points, run.curves, bool(run.manifest["synthetic"]), so)
-    for url in written:
-        print(url)
-    return 0 if written or run.curves.empty else 1
-
-
-# --------------------------------------------------------------------------------------- data
-def cmd_data_info(args: argparse.Namespace) -> int:
-    from routerbench.cluster import store
-    from routerbench.engine import io
-
-    data = io.load(args.url, storage_options=store.parse_storage_options(args.storage_option))
-    tag = "  [synthetic]" if data.synthetic else ""
-    print(f"{data.source}{tag}")
-    print(
-        f"{data.n_prompts} prompts x {data.n_models} models, {len(set(data.eval_names))} eval "
-        f"names, {len(set(data.families))} families, {int(data.missing.sum())} missing outcomes"
-    )
-    print(io.summarize(data).to_string(index=False))
-    return 0
-
-
-def cmd_data_convert(args: argparse.Namespace) -> int:
-    from routerbench.cluster import store
-    from routerbench.engine import io
-
-    so = store.parse_storage_options(args.storage_option)
-    dst = store.check_output_file(args.dst, so)
-    data = io.load(args.src, storage_options=so)
-    io.save(data, dst, format=args.format, storage_options=so)
-    print(f"wrote {args.dst} ({data.n_prompts} prompts x {data.n_models} models, {args.format})")
-    return 0
-
-
-def cmd_data_synth(args: argparse.Namespace) -> int:
-    from routerbench.engine import io, synth
-
-    if not 1 <= args.n <= 50_000_000:
-        raise UsageError(f"--n must be in [1, 50000000] (got {args.n})")
-    from routerbench.cluster import store
-
-    out = store.check_output_file(args.out)
-    data = synth.generate(args.n, args.seed)
-    fmt = {"upstream-pickle": "upstream-wide"}.get(args.format, args.format)
-    io.save(data, out, format=fmt)
-    print(f"wrote {args.out}: synthetic, {data.n_prompts} prompts x {data.n_models} models")
-    return 0
-
-
-def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from routerbench.engine import fetch
-
-    for f in fetch.fetch(tuple(args.files), cache_dir=args.cache_dir, revision=args.revision):
-        print(f"{f.path}  sha256={f.sha256}  {f.size} bytes")
-    return 0
-
-
 # ----------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    from routerbench.cluster import store
+    from routerbench.cluster import cli_args, cli_data, cli_results, cli_routers
     from routerbench.cluster.leaderboard import add_cli as add_leaderboard_cli
 
     p = argparse.ArgumentParser(
@@ -421,113 +299,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate LLM routers by replaying precomputed outcomes (RouterBench).",
     )
     p.add_argument("--version", action="version", version=f"routerbench {_version()}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
-    r = sub.add_parser(
-        "run",
-        help="run a sweep spec (default: the quick job on the embedded data set)",
-        description="Evaluate a spec's routers per family on its splits; prints AIQ (with its "
-        "interval), max quality and its cost; writes points.parquet, curves.parquet, "
-        "plots/<family>.png, spec.toml and manifest.json under OUT/<run id>/. Without SPEC, "
-        "runs sweeps/quick.toml: single models, oracle, zero, random and KNN routers.",
-    )
-    r.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (TOML); see 'validate'")
-    r.add_argument("--data", metavar="URL", help="outcome data, replacing the spec's")
-    r.add_argument(
-        "--features",
-        metavar="URL",
-        help="prompt vectors replacing the spec's data.features: the original's embedding cache "
-        "(.pkl, read without running code) or Parquet/CSV keyed by prompt_id or prompt",
-    )
-    r.add_argument("--out", metavar="URL", help="results folder or URL, replacing the spec's")
-    r.add_argument(
-        "--run-id",
-        help="name of the run folder (default: a hash of the spec, data and code versions; "
-        "running again resumes it)",
-    )
-    r.add_argument("--fail-fast", action="store_true", help="stop at the first failing cell")
-    r.add_argument(
-        "--executor",
-        choices=["local", "ray"],
-        default="local",
-        help="where cells are evaluated: this process (default) or Ray actors holding prompt "
-        "shards; both give identical numbers",
-    )
-    r.add_argument(
-        "--address", help="Ray cluster to join (auto or HOST:PORT); default: start a local Ray"
-    )
-    r.add_argument("--shards", type=int, help="prompt shards (Ray actors); default: one per CPU")
-    r.add_argument(
-        "--workers",
-        type=_positive,
-        default=all_cores(),
-        help="processes for independent fits (one regressor per model); default: every core "
-        f"of this machine ({all_cores()}); the numbers do not depend on it",
-    )
-    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    r.add_argument(
-        "--force",
-        action="store_true",
-        help="run a plan larger than this machine's memory (for a cluster that has the room)",
-    )
-    store.add_storage_option(r)
-    r.add_argument("--quiet", action="store_true", help="no progress output")
-    r.set_defaults(func=cmd_run)
-
-    v = sub.add_parser(
-        "validate",
-        help="check a spec and print its plan (cells, work) without computing anything",
-    )
-    v.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (default: the quick job)")
-    v.add_argument("--data", metavar="URL", help="plan against this data instead of the spec's")
-    v.add_argument("--features", metavar="URL", help="prompt vectors, as for 'run'")
-    v.add_argument("--fields", action="store_true", help="list every spec key and exit")
-    v.add_argument("--force", action="store_true", help="accept a plan larger than this machine")
-    store.add_storage_option(v)
-    v.set_defaults(func=cmd_validate)
-
-    rp = sub.add_parser("report", help="print a run's results with intervals")
-    rp.add_argument("run", metavar="RUN_URL", help="a run folder written by 'routerbench run'")
-    rp.add_argument("--format", choices=["table", "markdown", "json"], default="table")
-    store.add_storage_option(rp)
-    rp.set_defaults(func=cmd_report)
-    pl = sub.add_parser("plot", help="cost-quality plots of a run, per family and split")
-    pl.add_argument("run", metavar="RUN_URL")
-    pl.add_argument("--out", metavar="URL", help="folder for the PNGs (default: RUN_URL/plots)")
-    store.add_storage_option(pl)
-    pl.set_defaults(func=cmd_plot)
-
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", help="what to do")
+    cli_args.add_run(sub).set_defaults(func=cmd_run)
+    cli_args.add_validate(sub).set_defaults(func=cmd_validate)
+    cli_results.add_parsers(sub)
+    cli_routers.add_parser(sub)
     add_leaderboard_cli(sub)
-
-    d = sub.add_parser("data", help="inspect, convert, generate or fetch outcome data")
-    dsub = d.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
-    di = dsub.add_parser("info", help="models, families, rows, NaN counts, mean quality and cost")
-    di.add_argument("url", metavar="URL")
-    store.add_storage_option(di)
-    di.set_defaults(func=cmd_data_info)
-    dc = dsub.add_parser("convert", help="convert between formats (format of IN is detected)")
-    dc.add_argument("src", metavar="IN")
-    dc.add_argument("dst", metavar="OUT")
-    dc.add_argument("--format", choices=["parquet", "upstream-wide", "long"], default="parquet")
-    store.add_storage_option(dc)
-    dc.set_defaults(func=cmd_data_convert)
-    ds = dsub.add_parser("synth", help="write the synthetic RouterBench-shaped data set")
-    ds.add_argument("--out", required=True, metavar="URL")
-    ds.add_argument("--n", type=int, default=DEFAULT_N, help=f"prompts (default {DEFAULT_N})")
-    ds.add_argument("--seed", type=int, default=0)
-    ds.add_argument("--format", choices=["parquet", "upstream-pickle", "long"], default="parquet")
-    ds.set_defaults(func=cmd_data_synth)
-    df = dsub.add_parser("fetch", help="download the published files (needs routerbench[hub])")
-    df.add_argument(
-        "--files",
-        nargs="+",
-        default=["routerbench_0shot.pkl", "routerbench_5shot.pkl"],
-        metavar="FILE",
-    )
-    df.add_argument("--cache-dir", metavar="DIR")
-    df.add_argument("--revision")
-    df.set_defaults(func=cmd_data_fetch)
+    cli_data.add_parsers(sub)
     return p
+
+
+def _bare_group(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    """The innermost command group named without one of its commands (``routerbench``,
+    ``routerbench data``, ...), or None when a command was named."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = getattr(args, action.dest, None)
+            return parser if chosen is None else _bare_group(action.choices[chosen], args)
+    return None
 
 
 def _one_line(e: BaseException) -> str:
@@ -539,10 +328,9 @@ def _one_line(e: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        if getattr(args, "command", None) == "data":
-            parser.parse_args(["data", "--help"])
-        parser.print_help()
+    group = _bare_group(parser, args)
+    if group is not None:  # one rule for every group: its help on stderr, exit code 2
+        group.print_help(sys.stderr)
         return 2
     try:
         rc: Any = args.func(args)

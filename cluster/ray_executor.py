@@ -382,7 +382,7 @@ class RayExecutor:
     def _run(
         self, lay: _Layout, cells: list[Cell], splits: dict[str, Split], opts: dict[str, Any]
     ) -> Iterator[CellResult]:
-        from tqdm import tqdm
+        from routerbench.engine.progress import progress
 
         todo = deque(cells)
         opened: dict[int, _Open] = {}
@@ -395,7 +395,7 @@ class RayExecutor:
             for f in splits[c.split].test
             if (c.split, f) in lay.keys
         )
-        bar = tqdm(total=total, disable=self.quiet, unit="block", desc="ray", file=sys.stderr)
+        bar = progress(total, "block", quiet=self.quiet, desc="ray")
         try:
             while todo or opened:
                 while todo and len(opened) < max_open:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,7 +43,9 @@ SMALL_NOTE = f"* fewer than {SMALL_N} test prompts: intervals unreliable (none b
 LEGEND = (
     "band: a router shares the band of the row above when their paired AIQ difference is not "
     "significant (95% paired bootstrap); gap closed: (AIQ - AIQ zero) / (AIQ frontier - AIQ "
-    "zero), 0 = the zero router, 1 = the frontier"
+    "zero), 0 = the zero router, 1 = the frontier; calc_AIQ '-': the original's calc_AIQ has "
+    "no value (one operating point: fewer than 3 distinct costs; or a reference it lacks), "
+    "the reason is in the aiq_upstream_note column"
 )
 DERIVED = {
     "rank": "position of a router by AIQ in its family and split (1 = highest); none for "
@@ -165,20 +166,10 @@ def _ci(x: Any, lo: Any, hi: Any, d: int = 4) -> str:
     return f"{_f(x, d)} [{_f(lo, d)}, {_f(hi, d)}]"
 
 
-def _note(note: str) -> str:
-    """aiq_upstream_note, shortened: why the original's calc_AIQ has no value."""
-    m = re.search(r"needs at least 3 distinct costs, got (\d+)", note)
-    if m:
-        return f"{m.group(1)} distinct cost{'s' * (m.group(1) != '1')}, needs 3"
-    note = re.sub(r"^\w+: ", "", note)
-    return note if len(note) <= 40 else note[:39] + "…"
-
-
 def _upstream(r: Mapping[str, Any]) -> str:
     if not _nan(r["aiq_upstream"]):
         return _f(r["aiq_upstream"])
-    note = r["aiq_upstream_note"]
-    return f"- ({_note(note)})" if isinstance(note, str) and note else "-"
+    return "-"
 
 
 def _value(col: str, v: Any) -> str:

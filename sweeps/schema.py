@@ -1,7 +1,7 @@
 """The result tables' columns, each with what it holds: the one place they are described.
 
 ``points``: one row per (cell, family, knob value); ``curves``: one row per (cell, family);
-``trials`` (Optuna runs) is described in :mod:`routerbench.sweeps.search`. Every table written by
+``trials``: one row per Optuna trial (Optuna runs). Every table written by
 ``routerbench run`` also carries ``run_id``, ``spec_hash`` and ``data_fingerprint``; the run's
 ``manifest.json`` adds the data source, package version, creation time and wall time.
 """
@@ -80,4 +80,18 @@ CURVES: dict[str, str] = {
     "the exact path's difference from the grid so that they centre on aiq; replicate b of every "
     "row of a family reweights the same prompts, so rows can be compared pairwise",
     "max_quality_reps": "max quality of every bootstrap replicate, shifted likewise",
+}
+
+TRIALS: dict[str, str] = {
+    "trial": "the trial's slot: its position in the search (a retry keeps it)",
+    "router": "registry name of the trial's router",
+    "params": "canonical JSON of every hyperparameter of the router",
+    "validation_aiq": "mean over families of the trial's AIQ on the validation rows (present when "
+    "aiq is an objective)",
+    "validation_max_quality": "mean over families of its max quality on the validation rows "
+    "(present when max_quality is an objective)",
+    "state": "COMPLETE, or FAIL (evaluation error, or interrupted)",
+    "duration": "wall seconds from ask to tell (the trials of a batch overlap); NaN if unfinished",
+    "is_best": "the best trial, or on the Pareto front when there are two objectives",
+    "error": "why a trial failed; 'interrupted' when its process stopped (its slot re-run)",
 }

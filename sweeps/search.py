@@ -43,7 +43,6 @@ import itertools
 import json
 import math
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -67,6 +66,7 @@ from routerbench.engine.data import RoutingData
 from routerbench.engine.rng import stable_keys
 from routerbench.engine.storage import RETRY, write_bytes
 from routerbench.routers.base import RouterError, check_data, create
+from routerbench.sweeps import schema
 from routerbench.sweeps.execute import Executor, Plan, local_executor
 from routerbench.sweeps.runner import (
     Cell,
@@ -81,16 +81,7 @@ from routerbench.sweeps.spec import Spec, SpecError
 LOCK_GRACE = 5  # seconds before a journal lock left by a killed process is broken
 
 # The trials table: one row per Optuna trial, by slot (a retried slot's interrupted row first).
-TRIAL_COLUMNS = [
-    "trial",  # the trial's slot: its position in the search (a retry keeps it)
-    "router",  # registry name of the trial's router
-    "params",  # canonical JSON of every hyperparameter of the router
-    # then one column per objective: "validation_aiq" and/or "validation_max_quality"
-    "state",  # COMPLETE, or FAIL (evaluation error, or interrupted)
-    "duration",  # wall seconds from ask to tell (the trials of a batch overlap); NaN if unfinished
-    "is_best",  # the best trial, or on the Pareto front when there are two objectives
-    "error",  # why a trial failed; "interrupted" when its process stopped (its slot re-run)
-]
+TRIAL_COLUMNS = [c for c in schema.TRIALS if not c.startswith("validation_")]
 
 
 def validation_split(split: Split, fraction: float, seed: int) -> Split:
@@ -459,7 +450,7 @@ def _search(
 ) -> None:
     """Ask and tell, ``parallel`` slots at a time, until slots 0 … ``search.trials`` - 1 have
     finished; slots a stopped process left unfinished are drawn and evaluated again."""
-    from tqdm import tqdm
+    from routerbench.engine.progress import progress
 
     search = spec.search
     size, n = search["parallel"], search["trials"]
@@ -470,7 +461,7 @@ def _search(
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(t.number, state=TrialState.FAIL)  # left running by a stopped process
     done = _finished(study)
-    bar = tqdm(total=n, initial=len(done), disable=quiet, unit="trial", file=sys.stderr)
+    bar = progress(n, "trial", initial=len(done), quiet=quiet)
     for start in range(0, n, size):
         todo = [s for s in range(start, min(start + size, n)) if s not in done]
         if not todo:
@@ -538,7 +529,7 @@ def trials_table(study: optuna.Study, objectives: Sequence[str]) -> pd.DataFrame
                 "error": "interrupted" if interrupted else t.user_attrs.get("error", ""),
             }
         )
-    cols = TRIAL_COLUMNS[:3] + value_cols + TRIAL_COLUMNS[3:]
+    cols = TRIAL_COLUMNS[:3] + value_cols + TRIAL_COLUMNS[3:]  # the order of schema.TRIALS
     return pd.DataFrame(rows, columns=cols)
 
 

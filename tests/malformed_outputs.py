@@ -65,7 +65,7 @@ def cases(seed: int, folder: Path) -> list[Case]:
                 Case(
                     "outputs",
                     f"convert onto {tag}",
-                    ["data", "convert", str(data), loc],
+                    ["data", "convert", str(data), loc, "--format", "parquet"],
                     [],
                     True,
                     ok,
@@ -73,7 +73,7 @@ def cases(seed: int, folder: Path) -> list[Case]:
                 Case(
                     "outputs",
                     f"synth onto {tag}",
-                    ["data", "synth", "--out", loc, "--n", "50"],
+                    ["data", "synth", "--out", loc, "--n", "50", "--format", "parquet"],
                     [],
                     True,
                     ok,

@@ -8,12 +8,13 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from routerbench.cluster.cli import main
+from routerbench.cluster.cli import _safe, main
 from routerbench.engine import io, synth
 from routerbench.engine.data import PAPER_FAMILIES
 from routerbench.sweeps import schema
@@ -69,7 +70,7 @@ class TestRun:
         assert list(curves.columns) == [*schema.CURVES, *provenance]
         assert len(points[points["router"] == "single"]) == len(fams) * small_data.n_models
         for fam in fams:
-            png = run_dir / "plots" / f"{fam}.png"
+            png = run_dir / "plots" / f"{fam}-upstream.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert manifest["synthetic"] is True and manifest["data_fingerprint"]
@@ -324,7 +325,7 @@ class TestReportAndPlot:
         rc, out, _ = run(["report", str(tmp_path / "r")], capsys)
         assert rc == 0 and "Across splits" in out and "seeded-2" in out and "[" in out
         rc, out, _ = run(["report", str(tmp_path / "r"), "--format", "json"], capsys)
-        recs = json.loads(out)
+        recs = [r for r in json.loads(out)["rows"] if r["router"] in ("oracle", "random")]
         assert rc == 0 and len(recs) == 2 * 2 * 2
         assert all(r["aiq_lo"] <= r["aiq_hi"] for r in recs)
         rc, out, _ = run(["report", str(tmp_path / "r"), "--format", "markdown"], capsys)
@@ -429,5 +430,312 @@ class TestOddNames:
         assert rc == 0 and "warning" not in err.replace(str(tmp_path), ""), err
         (run_dir,) = (tmp_path / "o").iterdir()
         pngs = sorted(p.name for p in (run_dir / "plots").iterdir())
-        assert len(pngs) == 2 and all(len(p) <= 73 and p.endswith(".png") for p in pngs), pngs
-        assert any(p.startswith("__frac__-") for p in pngs)
+        assert pngs == sorted(f"{_safe(n)}-upstream.png" for n in names.values()), pngs
+        assert all(len(p) <= 82 for p in pngs) and any(p.startswith("__frac__-") for p in pngs)
+
+
+SMALL_SPEC = (
+    '[data]\nsynthetic_n = 3000\nfamilies = ["mmlu", "hellaswag"]\n'
+    '[[routers]]\nname = "oracle"\n[[routers]]\nname = "random"\n[metrics]\nbootstrap = 10\n'
+)
+
+
+def _small_run(tmp_path: Path, capsys, run_id: str, *extra: str) -> tuple[int, Path, str]:
+    """Run SMALL_SPEC into tmp_path/o/<run_id>; rc, the run folder, stderr."""
+    spec = tmp_path / "s.toml"
+    spec.write_text(SMALL_SPEC)
+    argv = ["run", str(spec), "--out", str(tmp_path / "o"), "--run-id", run_id, *extra]
+    rc, _, err = run(argv, capsys)
+    return rc, tmp_path / "o" / run_id, err
+
+
+class TestPlotNames:
+    def test_run_and_plot_write_the_same_files(self, tmp_path: Path, capsys) -> None:
+        """run and plot both write <family>-<split>.png for every family and split."""
+        spec = tmp_path / "s.toml"
+        spec.write_text(
+            SMALL_SPEC.replace(
+                "[[routers]]", '[split]\nkind = "seeded"\nseeds = [1, 2]\n[[routers]]', 1
+            )
+        )
+        argv = ["run", str(spec), "--out", str(tmp_path), "--run-id", "r", "--quiet"]
+        assert run(argv, capsys)[0] == 0
+        expected = sorted(f"{f}-seeded-{s}.png" for f in ("mmlu", "hellaswag") for s in (1, 2))
+        assert sorted(p.name for p in (tmp_path / "r" / "plots").iterdir()) == expected
+        rc, out, _ = run(["plot", str(tmp_path / "r"), "--out", str(tmp_path / "again")], capsys)
+        assert rc == 0 and sorted(p.name for p in (tmp_path / "again").iterdir()) == expected
+        assert sorted(Path(u).name for u in out.split()) == expected
+
+
+class TestRuns:
+    def _store(self, tmp_path: Path, capsys, monkeypatch) -> Path:
+        """A runs folder: 'ok' complete, 'bad' complete with a failed cell, 'part' incomplete
+        (manifest and one cell object deleted), and 'notes', not a run."""
+        from routerbench.routers import reference
+
+        assert _small_run(tmp_path, capsys, "ok", "--quiet", "--no-plots")[0] == 0
+        assert _small_run(tmp_path, capsys, "part", "--quiet", "--no-plots")[0] == 0
+        (tmp_path / "o" / "part" / "manifest.json").unlink()
+        sorted((tmp_path / "o" / "part" / "cells").iterdir())[0].unlink()
+        with monkeypatch.context() as m:
+            m.setattr(reference.Oracle, "fit", lambda self, train: 1 / 0)
+            assert _small_run(tmp_path, capsys, "bad", "--quiet", "--no-plots")[0] == 1
+        (tmp_path / "o" / "notes").mkdir()
+        (tmp_path / "o" / "notes" / "todo.txt").write_text("x")
+        return tmp_path / "o"
+
+    def test_lists_complete_failed_and_incomplete(
+        self, tmp_path: Path, capsys, monkeypatch
+    ) -> None:
+        """One line per run folder with its status, failed cells and created time."""
+        base = self._store(tmp_path, capsys, monkeypatch)
+        rc, out, _ = run(["runs", str(base)], capsys)
+        lines = out.splitlines()
+        assert rc == 0 and lines[0].split() == [
+            "id",
+            "spec",
+            "data",
+            "status",
+            "failed",
+            "cells",
+            "created",
+        ]
+        rows = {ln.split()[0]: ln for ln in lines[1:]}
+        assert sorted(rows) == ["bad", "ok", "part"]
+        points = pd.read_parquet(base / "bad" / "points.parquet")
+        failed = points[points["status"] == "failed"]
+        created = json.loads((base / "ok" / "manifest.json").read_text())["created"]
+        assert (
+            f"complete with {len(failed)} failed rows  {failed['cell_id'].nunique()}  "
+            in rows["bad"]
+        )
+        assert " complete " in rows["ok"] and rows["ok"].endswith(created)
+        assert str(tmp_path / "s.toml") in rows["ok"] and "synthetic(n=3000, seed=0)" in rows["ok"]
+        n_cells = len(list((base / "part" / "cells").glob("*.npz")))
+        assert f"incomplete ({n_cells} stored cells)" in rows["part"]
+
+    def test_any_fsspec_url(self, tmp_path: Path, capsys) -> None:
+        """A runs folder on another filesystem (memory://) is listed the same way."""
+        import fsspec
+
+        assert _small_run(tmp_path, capsys, "ok", "--quiet", "--no-plots")[0] == 0
+        fs = fsspec.filesystem("memory")
+        fs.put(str(tmp_path / "o" / "ok"), "/runs-test/ok", recursive=True)
+        rc, out, _ = run(["runs", "memory://runs-test"], capsys)
+        assert rc == 0 and len(out.splitlines()) == 2 and out.splitlines()[1].startswith("ok ")
+        fs.rm("/runs-test", recursive=True)
+
+    @pytest.mark.parametrize("where", ["empty", "missing"])
+    def test_no_runs_is_one_line(self, where: str, tmp_path: Path, capsys) -> None:
+        """An empty or nonexistent folder: one error line, exit 2."""
+        url = tmp_path / where
+        if where == "empty":
+            url.mkdir()
+        rc, out, err = run(["runs", str(url)], capsys)
+        assert rc == 2 and out == "" and err.count("\n") == 1 and str(url) in err
+
+
+class TestRouters:
+    def test_one_line_per_router(self, capsys) -> None:
+        """Every registered router, sorted, with each hyperparameter's type and default."""
+        import dataclasses
+
+        from routerbench.routers.base import REGISTRY, load_all
+
+        load_all()
+        rc, out, _ = run(["routers"], capsys)
+        lines = out.splitlines()
+        assert rc == 0 and [ln.split()[0] for ln in lines] == sorted(REGISTRY)
+        for line in lines:
+            for f in dataclasses.fields(REGISTRY[line.split()[0]]):
+                default = f.default if f.default is not dataclasses.MISSING else None
+                shown = repr(list(default)) if isinstance(default, tuple) else repr(default)
+                assert f"{f.name}: " in line and (default is None or f" = {shown}" in line), line
+        knn = next(ln for ln in lines if ln.startswith("knn "))
+        assert (
+            "k: int = 10 (an integer >= 1)" in knn and "metric: str = 'cosine' ('cosine' or" in knn
+        )
+        assert "order: 'price' | 'cost' = 'price'" in out and "eps: float = 0.0 (in [0, 1])" in out
+
+    def test_knob_is_the_fitted_routers(self, capsys) -> None:
+        """Each router's listed knob is the knob_name of the router fitted on small data."""
+        from routerbench.routers.base import REGISTRY, create
+
+        rc, out, _ = run(["routers"], capsys)
+        assert rc == 0
+        knobs = {ln.split()[0]: ln.split("  ")[1].removeprefix("knob ") for ln in out.splitlines()}
+        data = synth.generate(600, seed=0)
+        for name in REGISTRY:
+            params = {"model": data.models[0]} if name == "single" else {}
+            fitted = create(name, **params).fit(data).knob_name or "none"
+            assert fitted in knobs[name].split(" | "), (name, knobs[name])
+        assert knobs["zero"] == "target_cost | model"
+
+    def test_any_registered_router(self, capsys, monkeypatch) -> None:
+        """A newly registered router is listed: knob from fitting when fit is not annotated."""
+        from dataclasses import dataclass
+
+        from routerbench.routers import base
+
+        @dataclass(frozen=True)
+        class _Fitted:
+            knob_name: str = "temperature"
+
+        @dataclass(frozen=True, kw_only=True)
+        class Toy:
+            size: int = 3
+            labels: tuple[str, ...] = ("a",)
+
+            def __post_init__(self) -> None:
+                base.check(self.size >= 2, "toy", f"size must be at least two (got {self.size})")
+
+            def fit(self, train):  # no annotation: the command fits it to find the knob
+                return _Fitted()
+
+        monkeypatch.setitem(base.REGISTRY, "toy", Toy)
+        rc, out, _ = run(["routers"], capsys)
+        assert rc == 0
+        toy = next(ln for ln in out.splitlines() if ln.startswith("toy "))
+        assert (
+            toy == "toy  knob temperature  size: int = 3 (at least two); labels: list[str] = ['a']"
+        )
+
+
+class TestProgress:
+    class Clock:
+        def __init__(self) -> None:
+            self.t = 0.0
+
+        def __call__(self) -> float:
+            return self.t
+
+    def test_plain_lines_off_terminal(self) -> None:
+        """Off a terminal: a line at most every 10 s and one at the end, no escape codes."""
+        import io as stdio
+
+        from routerbench.engine.progress import progress
+
+        log, clock = stdio.StringIO(), self.Clock()
+        with progress(19, "cell", initial=15, file=log, clock=clock) as bar:
+            for t in (4.0, 11.0, 15.0, 22.0):
+                clock.t = t
+                bar.update(1)
+        assert log.getvalue().splitlines() == [
+            "cells 17/19 (15 reused) 11 s",
+            "cells 19/19 (15 reused) 22 s",
+            "cells 19/19 (15 reused) 22 s",
+        ]
+        assert "\x1b" not in log.getvalue() and "\r" not in log.getvalue()
+
+    def test_bar_on_terminal_and_quiet(self) -> None:
+        """On a terminal a tqdm bar (carriage returns) counts from initial; quiet: nothing."""
+        import io as stdio
+
+        from routerbench.engine.progress import progress
+
+        class Tty(stdio.StringIO):
+            def isatty(self) -> bool:
+                return True
+
+        tty, log = Tty(), stdio.StringIO()
+        with progress(5, "trial", initial=2, file=tty) as bar:
+            bar.update(3)
+        with progress(5, "trial", quiet=True, file=log) as bar:
+            bar.update(5)
+        assert "\r" in tty.getvalue() and "5/5" in tty.getvalue() and "trial" in tty.getvalue()
+        assert log.getvalue() == ""
+
+    def test_resumed_run_says_reused(self, tmp_path: Path, capsys) -> None:
+        """A resumed run says how many stored cells it reused; its count ends at the total."""
+        rc, folder, _ = _small_run(tmp_path, capsys, "r", "--no-plots")
+        total = len(list((folder / "cells").glob("*.npz")))
+        (folder / "manifest.json").unlink()
+        sorted((folder / "cells").iterdir())[-1].unlink()
+        rc, _, err = _small_run(tmp_path, capsys, "r", "--no-plots")
+        reused = total - 1
+        assert rc == 0 and f"reused {reused} stored cells" in err.splitlines()
+        assert f"cells {total}/{total} ({reused} reused)" in err and "\x1b" not in err
+
+
+class TestDataFormats:
+    MAGIC: ClassVar[dict[str, bytes]] = {"parquet": b"PAR1", "pickle": b"\x80", "csv": b"prompt_id"}
+
+    @pytest.mark.parametrize(
+        ("name", "fmt", "magic"),
+        [
+            ("s.parquet", None, "parquet"),
+            ("s.pq", None, "parquet"),
+            ("s.CSV", None, "csv"),
+            ("s.pkl", None, "pickle"),
+            ("s.csv", "parquet", "parquet"),
+            ("s.parquet", "upstream-pickle", "pickle"),
+        ],
+    )
+    def test_synth_format_from_extension(self, name, fmt, magic, tmp_path: Path, capsys) -> None:
+        """data synth writes the format of the extension unless --format says otherwise."""
+        out = tmp_path / name
+        argv = ["data", "synth", "--out", str(out), "--n", "300"]
+        rc, _, err = run([*argv, *(["--format", fmt] if fmt else [])], capsys)
+        assert rc == 0, err
+        assert out.read_bytes().startswith(self.MAGIC[magic])
+
+    def test_convert_pickle_to_csv(self, tmp_path: Path, capsys) -> None:
+        """data convert s.pkl long.csv writes a long CSV with the same outcomes."""
+        pk, csv = tmp_path / "s.pkl", tmp_path / "long.csv"
+        io.save(synth.generate(300, seed=3), str(pk), format="upstream-wide")
+        rc, out, _ = run(["data", "convert", str(pk), str(csv)], capsys)
+        assert rc == 0 and "long" in out and csv.read_bytes().startswith(b"prompt_id")
+        a, b = io.load(str(pk)), io.load(str(csv))
+        np.testing.assert_array_equal(a.quality, b.quality)
+        np.testing.assert_array_equal(a.cost, b.cost)
+
+    @pytest.mark.parametrize("verb", ["synth", "convert"])
+    def test_unknown_extension(self, verb: str, tmp_path: Path, capsys) -> None:
+        """An extension that names no format, without --format: one line, exit 2, no file."""
+        out = tmp_path / "s.txt"
+        src = tmp_path / "in.parquet"
+        io.save(synth.generate(300, seed=3), str(src))
+        argv = {
+            "synth": ["data", "synth", "--out", str(out)],
+            "convert": ["data", "convert", str(src), str(out)],
+        }
+        rc, _, err = run(argv[verb], capsys)
+        assert rc == 2 and err.count("\n") == 1 and "'.txt'" in err and "--format" in err
+        assert not out.exists()
+
+
+class TestDataInfo:
+    def test_embedded_default_with_family_sizes(self, capsys) -> None:
+        """data info without URL reads the embedded default and lists families by name."""
+        from collections import Counter
+
+        from routerbench.sweeps.spec import FIELDS
+
+        rc, out, _ = run(["data", "info"], capsys)
+        n = FIELDS["data"]["synthetic_n"][1]
+        counts = Counter(synth.generate(n, seed=0).families.tolist())
+        assert rc == 0 and f"{n} prompts x 11 models" in out and "[synthetic]" in out
+        block = out.split(f"prompts per family ({len(counts)}):\n")[1].splitlines()
+        assert [ln.split() for ln in block] == [[f, str(counts[f])] for f in sorted(counts)]
+
+    def test_families_sorted_by_name(self, tmp_path: Path, capsys) -> None:
+        """Families are listed by name, not in the file's order, each with its prompt count."""
+        from routerbench.engine.data import RoutingData
+
+        names = ["zeta", "alpha", "zeta", "mid", "zeta"]
+        d = RoutingData(
+            quality=np.ones((5, 1)),
+            cost=np.ones((5, 1)),
+            models=["m"],
+            prompt_ids=[f"p{i}" for i in range(5)],
+            eval_names=names,
+        )
+        url = str(tmp_path / "d.parquet")
+        io.save(d, url)
+        rc, out, _ = run(["data", "info", url], capsys)
+        block = out.split("prompts per family (3):\n")[1].splitlines()
+        assert rc == 0 and [ln.split() for ln in block] == [
+            ["alpha", "1"],
+            ["mid", "1"],
+            ["zeta", "3"],
+        ]
