@@ -1,14 +1,45 @@
-"""Cost–quality plots: per family, router points and hulls, single models, oracle, zero router."""
+"""Cost–quality plots: per family, the routers' points and hulls beside the references.
+
+Routers (points, hulls, the points' intervals) are named in one legend with their AIQ and gap
+closed; the references in another: the oracle frontier (the ceiling, dashed), the zero router
+(dotted), the oracle (a star) and the single models (grey numbers, named in the legend). Both
+legends sit right of the axes and the figure grows to hold them, so nothing is clipped. Names are
+plain text: TeX-like names (``$\\frac{$``) are never parsed as math.
+"""
 
 from __future__ import annotations
 
 import io
+import json
+import textwrap
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from routerbench.sweeps.report import label as router_label
+from routerbench.sweeps.labels import kind, short_labels
 from routerbench.sweeps.schema import MIN_N
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.figure import Figure
+    from matplotlib.legend import Legend
+    from matplotlib.path import Path
+
+MAX_ROUTERS = 12  # routers drawn per plot, the best by AIQ (the tables hold them all)
+WIDTH = 48  # characters per line of a label: longer labels wrap, 2 lines at most, then "…"
+ONE_LINE = 64  # a router's label and numbers share one line up to this many characters
+FONT = 7  # legend font size (points)
+SIZE = (7.5, 5.0)  # inches, before the legends are added on the right
+AXES_WIDTH = 6.5  # inches left for the axes (and their labels) beside the legends
+DPI = 110
+COLORS = tuple(f"tab:{c}" for c in "blue orange green purple brown pink olive cyan gray".split())
+MARKERS = ("o", "s", "^", "D")  # with 9 colours: 36 distinct (colour, marker) pairs
+REFERENCE_NAMES = {
+    "frontier": "oracle frontier (ceiling)",
+    "zero": "zero router (mixes single models)",
+    "oracle": "oracle (best model per prompt)",
+}
 
 
 def _dense(hc: np.ndarray, hq: np.ndarray, per: int = 40) -> tuple[np.ndarray, np.ndarray]:
@@ -32,85 +63,177 @@ def small_sample_note(curves: pd.DataFrame) -> str:
     )
 
 
-def plot_family(
-    points: pd.DataFrame, curves: pd.DataFrame, family: str, *, title: str = ""
-) -> bytes:
-    """A PNG (bytes) of one family's cost–quality plane (mean cost per query on a log axis).
-
-    Names are drawn as plain text: TeX-like names (``$\\frac{$``) are never parsed as math.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    with matplotlib.rc_context({"text.parse_math": False}):
-        return _plot_family(points, curves, family, title)
+def wrap(text: str, width: int = WIDTH) -> str:
+    """``text`` in lines of at most ``width`` characters, 2 lines at most (then ``…``)."""
+    return "\n".join(textwrap.wrap(text, width, max_lines=2, placeholder=" …")) or text
 
 
-def _plot_family(points: pd.DataFrame, curves: pd.DataFrame, family: str, title: str) -> bytes:
-    import matplotlib.pyplot as plt
+def _with_labels(curves: pd.DataFrame) -> pd.DataFrame:
+    """Curves with ``kind`` and ``label`` (runs written before these columns lack them)."""
+    out = curves.copy()
+    if "kind" not in out:
+        out["kind"] = [kind(r) for r in out["router"]]
+    if "label" not in out:
+        trials = out["trial"].tolist() if "trial" in out else None
+        out["label"] = short_labels(out["router"].tolist(), out["params"].tolist(), trials)
+    return out
 
-    fp = points[(points["family"] == family) & (points["status"] == "ok")]
-    fc = curves[curves["family"] == family]
-    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
-    singles = fp[fp["router"] == "single"]
-    for _, r in singles.iterrows():
-        ax.scatter(r["cost_mean"], r["quality_mean"], s=22, color="0.35", zorder=3)
-        label = str(r["params"]).split('"model":"')[-1].rstrip('"}').split("/")[-1]
-        ax.annotate(
-            label,
-            (r["cost_mean"], r["quality_mean"]),
-            fontsize=6.5,
-            xytext=(3, 2),
-            textcoords="offset points",
-            color="0.3",
+
+def _num(row: pd.Series, col: str, fmt: str) -> str:
+    v = row.get(col, np.nan)
+    return "" if v is None or not np.isfinite(v) else format(v, fmt)
+
+
+def router_entry(row: pd.Series) -> str:
+    """A router's legend entry: ``label (AIQ x [lo, hi], gap closed y)``, wrapped."""
+    ci = _num(row, "aiq_lo", ".3f")
+    stats = f"AIQ {row['aiq']:.3f}" + (f" [{ci}, {_num(row, 'aiq_hi', '.3f')}]" if ci else "")
+    gap = _num(row, "gap_closed", ".2f")
+    stats += f", gap closed {gap}" if gap else ""
+    one = f"{row['label']} ({stats})"
+    return one if len(one) <= ONE_LINE else f"{wrap(str(row['label']))}\n({stats})"
+
+
+def _number(i: int) -> Path:
+    """The marker of single model ``i``: its number, centred on the point."""
+    from matplotlib.path import Path
+    from matplotlib.textpath import TextPath
+
+    tp = TextPath((0, 0), str(i), size=10)
+    v = tp.vertices
+    return Path(v - (v.min(axis=0) + v.max(axis=0)) / 2, tp.codes)
+
+
+def _singles(ax: Any, fp: pd.DataFrame) -> list[Artist]:
+    """Single models as grey numbers (by cost); their legend handles, labelled with the model."""
+    from matplotlib.lines import Line2D
+
+    rows = fp[fp["router"] == "single"].sort_values(["cost_mean", "params"])
+    handles: list[Artist] = []
+    for i, r in enumerate(rows.itertuples(), start=1):
+        model = str(json.loads(str(r.params or "{}")).get("model", r.params))
+        size = 8 + 2 * (i > 9)  # two digits: the marker is scaled to fit its size
+        style: dict[str, Any] = dict(marker=_number(i), color="0.3", ms=size, mew=0)
+        ax.plot([r.cost_mean], [r.quality_mean], ls="none", zorder=5, **style)
+        handles.append(Line2D([], [], ls="none", label=wrap(f"{i}: {model}"), **style))
+    return handles
+
+
+def _references(ax: Any, fp: pd.DataFrame, fc: pd.DataFrame) -> list[Artist]:
+    """The frontier (dashed) and zero router (dotted) hulls and the oracle's star; handles."""
+    handles: list[Artist] = []
+    for name, style in (("frontier", ("--", "0.1")), ("zero", (":", "0.35"))):
+        for _, r in fc[fc["router"] == name].iterrows():
+            extra = "" if r["label"] == name else f" {r['label']}"
+            text = f"{REFERENCE_NAMES[name]}{extra}, AIQ {r['aiq']:.3f}"
+            hc, hq = _dense(np.asarray(r["hull_cost"]), np.asarray(r["hull_quality"]))
+            ls, color = style
+            handles += ax.plot(hc, hq, ls=ls, color=color, lw=1.6, label=wrap(text), zorder=3)
+    oracle = fp[fp["router"] == "oracle"]
+    if len(oracle):
+        handles.append(
+            ax.scatter(
+                oracle["cost_mean"],
+                oracle["quality_mean"],
+                marker="*",
+                s=140,
+                color="tab:red",
+                edgecolors="k",
+                linewidths=0.5,
+                zorder=6,
+                label=REFERENCE_NAMES["oracle"],
+            )
         )
-    palette = iter(
-        ["tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
-        * 20
-    )
-    for _, r in fc[fc["router"] != "single"].iterrows():
-        name = r["router"]
-        style = {"oracle": ("*", "tab:red"), "zero": ("s", "tab:blue"), "random": ("x", "tab:gray")}
-        marker, color = style.get(name) or ("o", next(palette))
-        rp = fp[(fp["router"] == name) & (fp["params"] == r["params"])]
+    return handles
+
+
+def _routers(ax: Any, fp: pd.DataFrame, routers: pd.DataFrame) -> list[Artist]:
+    """Each router's hull, points and the points' intervals; handles named by router_entry."""
+    from matplotlib.lines import Line2D
+
+    handles: list[Artist] = []
+    for i, (_, r) in enumerate(routers.iterrows()):
+        color, marker = COLORS[i % len(COLORS)], MARKERS[i % len(MARKERS)]
+        rp = fp[(fp["router"] == r["router"]) & (fp["params"] == r["params"])]
         hc, hq = _dense(np.asarray(r["hull_cost"]), np.asarray(r["hull_quality"]))
-        ci = "" if np.isnan(r["aiq_lo"]) else f" [{r['aiq_lo']:.3f}, {r['aiq_hi']:.3f}]"
-        line = ax.plot(
-            hc,
-            hq,
-            "-",
-            color=color,
-            lw=1.4,
-            label=f"{router_label(name, r['params'])} (AIQ {r['aiq']:.3f}{ci})",
-        )[0]
-        ax.scatter(
-            rp["cost_mean"],
-            rp["quality_mean"],
-            marker=marker,
-            s=28,
-            color=line.get_color(),
-            zorder=4,
-        )
-        if "quality_lo" in rp and rp["quality_lo"].notna().any():  # 95% intervals of the points
+        ax.plot(hc, hq, "-", color=color, lw=1.4, zorder=3)
+        ax.scatter(rp["cost_mean"], rp["quality_mean"], marker=marker, s=24, color=color, zorder=4)
+        if "quality_lo" in rp and rp["quality_lo"].notna().any():  # the points' intervals
             # Drawn from end to end, not as errors around the estimate: a percentile interval
             # need not contain it, and errorbar refuses a negative length.
-            ax.vlines(
-                rp["cost_mean"],
-                rp["quality_lo"],
-                rp["quality_hi"],
-                colors=line.get_color(),
-                alpha=0.35,
-                lw=0.8,
-                zorder=2,
-            )
+            lo, hi = rp["quality_lo"], rp["quality_hi"]
+            ax.vlines(rp["cost_mean"], lo, hi, colors=color, alpha=0.35, lw=0.8, zorder=2)
+        handles.append(Line2D([], [], color=color, marker=marker, label=router_entry(r)))
+    return handles
+
+
+def _legend(
+    fig: Figure,
+    handles: list[Artist],
+    title: str,
+    loc: Literal["outside right upper", "outside right lower"],
+) -> Legend:
+    leg = fig.legend(handles=handles, loc=loc, fontsize=FONT, title=title, alignment="left")
+    leg.get_title().set_fontsize(FONT + 1)
+    for t in [*leg.get_texts(), leg.get_title()]:
+        t.set_parse_math(False)
+    return leg
+
+
+def _fit(fig: Figure, legends: list[Legend]) -> None:
+    """Grow the figure so that the legends, stacked right of the axes, fit inside it."""
+    fig.draw_without_rendering()
+    boxes = [leg.get_window_extent() for leg in legends]
+    if not boxes:
+        return
+    w = AXES_WIDTH + max(b.width for b in boxes) / fig.dpi + 0.2
+    h = sum(b.height for b in boxes) / fig.dpi + 0.3 * len(boxes)
+    fig.set_size_inches(max(SIZE[0], w), max(SIZE[1], h))
+
+
+def family_figure(
+    points: pd.DataFrame, curves: pd.DataFrame, family: str, *, title: str = ""
+) -> Figure:
+    """The figure of one family's cost–quality plane (mean cost per query on a log axis):
+    routers and references, each in its own legend right of the axes, all inside the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    curves = _with_labels(curves)
+    fp = points[(points["family"] == family) & (points["status"] == "ok")]
+    fc = curves[curves["family"] == family]
+    routers = fc[fc["kind"] == "router"].sort_values("aiq", ascending=False, na_position="last")
+    fig = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    drawn = _routers(ax, fp, routers.head(MAX_ROUTERS))
+    refs = _references(ax, fp, fc) + _singles(ax, fp)
     ax.set_xscale("log")
     ax.set_xlabel("mean cost per query (USD, log scale)")
     ax.set_ylabel("mean quality")
-    ax.set_title((title or family) + small_sample_note(fc))
+    head = "\n".join(textwrap.wrap(title or family, 70))
+    ax.set_title(head + small_sample_note(fc), fontsize=10, parse_math=False)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    more = f", best {MAX_ROUTERS} of {len(routers)}" if len(routers) > MAX_ROUTERS else ""
+    legends = []
+    if drawn:
+        name = f"routers{more}: AIQ [interval], gap closed"
+        legends.append(_legend(fig, drawn, name, "outside right upper"))
+    if refs:
+        legends.append(_legend(fig, refs, "references (not ranked)", "outside right lower"))
+    _fit(fig, legends)
+    return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes, at its own size and dpi (whatever the rc settings say)."""
     buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=fig.dpi, bbox_inches=None, facecolor="white")
     return buf.getvalue()
+
+
+def plot_family(
+    points: pd.DataFrame, curves: pd.DataFrame, family: str, *, title: str = ""
+) -> bytes:
+    """A PNG (bytes) of one family's cost–quality plane: see :func:`family_figure`."""
+    return png_bytes(family_figure(points, curves, family, title=title))
