@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import html
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -24,6 +27,7 @@ from routerbench.cluster import leaderboard as lb
 from routerbench.cluster import store
 from routerbench.cluster.cli import main
 from routerbench.engine.data import DataError
+from routerbench.sweeps.labels import ONE_POINT_NOTE
 
 HEAD = """
 [data]
@@ -153,17 +157,21 @@ class TestCollect:
 
 class TestRank:
     def test_families_ranked_by_aiq(self, table: pd.DataFrame) -> None:
-        """Within each scope, ranks are 1..n in order of decreasing AIQ."""
+        """Within each scope, the routers' ranks are 1..n in order of decreasing AIQ; the
+        references (single models, oracle, zero, frontier) have none."""
         for _, g in table.groupby(["data_fingerprint", "split", "scope"]):
-            assert g["rank"].tolist() == list(range(1, len(g) + 1))
-            assert (np.diff(g["aiq"].to_numpy()) <= 0).all()
+            routers = g[g["kind"] == "router"]
+            assert set(routers["router_name"]) == {"knn", "random"}
+            assert routers["rank"].tolist() == list(range(1, len(routers) + 1))
+            assert (np.diff(routers["aiq"].to_numpy()) <= 0).all()
+            assert g[g["kind"] == "reference"]["rank"].isna().all()
 
     def test_scopes(self, table: pd.DataFrame) -> None:
         """'overall' first, then each family; every configuration once per family."""
         assert list(dict.fromkeys(table["scope"])) == ["overall", "hellaswag", "mmlu"]
         fam = table[table["scope"] != "overall"]
         assert not fam.duplicated(["scope", "router_name", "params"]).any()
-        assert len(fam) == 2 * (11 + 1 + 2 + 1)
+        assert len(fam) == 2 * (11 + 1 + 2 + 1 + 2)  # singles, oracle, knn, random, zero, frontier
 
     def test_overall_is_the_mean_over_families(self, table: pd.DataFrame) -> None:
         """Overall AIQ is the families' mean; its interval contains it."""
@@ -216,6 +224,32 @@ class TestRefresh:
         root_page = (Path(out) / "index.html").read_bytes()
         assert root_page == (Path(folder) / "index.html").read_bytes()
 
+    def test_published_tables_are_small(self, published: tuple[str, str]) -> None:
+        """CSV and JSON hold exactly the documented columns: no replicate lists."""
+        folder = Path(published[1])
+        header = (folder / "leaderboard.csv").read_text().splitlines()[0]
+        assert header.split(",") == list(lb.COLUMNS)
+        doc = json.loads((folder / "leaderboard.json").read_text())
+        assert all(list(r) == list(lb.COLUMNS) for r in doc["rows"])
+        assert all(r["rank"] is None for r in doc["rows"] if r["kind"] == "reference")
+        assert all(text.strip() for text in lb.COLUMNS.values())
+
+    def test_markdown_keeps_references_apart(self, published: tuple[str, str]) -> None:
+        """Per scope: the ranked routers, then the references, the frontier first as the
+        ceiling; single models appear only among the references; the one-point note once."""
+        md = (Path(published[1]) / "leaderboard.md").read_text()
+        assert md.count(ONE_POINT_NOTE) == 1
+        sections = md.split("\n### ")[1:]
+        assert len(sections) == 3
+        for sec in sections:
+            ranked, refs = (
+                [ln for ln in part.splitlines() if ln.startswith("| ") and "---" not in ln]
+                for part in sec.split("References, not ranked")
+            )
+            assert refs[1].startswith("| frontier (ceiling) |")
+            assert len(refs) == 1 + 11 + 3 and all("single:" in r for r in refs[4:])
+            assert [r.split(" | ")[2].split("(")[0] for r in ranked[1:]] == ["knn", "knn", "random"]
+
     def test_page_is_self_contained(self, runs: str, published: tuple[str, str]) -> None:
         """The page references nothing on the network; plots are data: URIs; provenance shown."""
         folder = published[1]
@@ -226,6 +260,7 @@ class TestRefresh:
         manifest = json.loads((Path(runs) / "run0" / "manifest.json").read_text())
         for value in (manifest["spec_hash"], manifest["data_fingerprint"], _generated(folder)):
             assert value in page
+        assert html.escape(ONE_POINT_NOTE) in page
 
     def test_keep_prunes_old_versions(
         self, runs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -396,11 +431,56 @@ class TestNightly:
 # --------------------------------------------------------------------------------------- CLI
 class TestCli:
     def test_refresh(self, runs: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """leaderboard refresh publishes and prints the version folder."""
+        """leaderboard refresh publishes and prints the runs read and skipped, the page's URL
+        (the published one and the version's), and on its last line the version folder."""
         out = str(tmp_path / "lb")
         assert main(["leaderboard", "refresh", "--runs", runs, "--out", out]) == 0
-        printed = capsys.readouterr().out.strip()
-        assert printed == lb.read_latest(out)
+        lines = capsys.readouterr().out.strip().splitlines()
+        folder = lb.read_latest(out)
+        assert lines == [
+            "read 2 run(s), skipped 0",
+            f"page: {(tmp_path / 'lb' / 'index.html').as_uri()} "
+            f"(this version: {Path(folder, 'index.html').as_uri()})",
+            folder,
+        ]
+
+    def test_refresh_names_skipped_runs(
+        self, runs: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A damaged run is counted as skipped, with why; the others are published."""
+        copy = tmp_path / "runs"
+        for run in ("run0", "run1"):
+            shutil.copytree(Path(runs) / run, copy / run)
+        curves = copy / "run1" / "curves.parquet"
+        curves.write_bytes(curves.read_bytes()[:-20])
+        argv = ["leaderboard", "refresh", "--runs", str(copy), "--out", str(tmp_path / "lb")]
+        assert main(argv) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert lines[0] == "read 1 run(s), skipped 1:"
+        assert lines[1].startswith("  skipped run1: ") and "curves.parquet" in lines[1]
+        assert len(lines) == 4
+
+    def test_bare_group_prints_help_to_stderr(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`routerbench leaderboard` alone: its help on stderr, nothing on stdout, exit 2."""
+        assert main(["leaderboard"]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("usage: routerbench leaderboard")
+
+    def test_every_parser_and_argument_has_help(self) -> None:
+        """The leaderboard group, its verbs and every argument have a description or help."""
+        from routerbench.cluster.cli import build_parser
+
+        def subparsers(p: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+            acts = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+            return [c for a in acts for c in a.choices.values()]
+
+        group = next(c for c in subparsers(build_parser()) if c.prog.endswith(" leaderboard"))
+        parsers = [group, *subparsers(group)]
+        assert {p.prog.rsplit(" ", 1)[-1] for p in parsers} == {"leaderboard", "refresh", "nightly"}
+        for p in parsers:
+            assert p.description, p.prog
+            for a in p._actions:
+                assert a.help and a.help.strip(), (p.prog, a.dest)
 
     def test_refresh_on_s3_with_storage_options(
         self, runs: str, s3: S3Server, capsys: pytest.CaptureFixture[str]
@@ -413,7 +493,10 @@ class TestCli:
         opts = [f"--storage-option={k}={json.dumps(v)}" for k, v in so.items()]
         argv = ["leaderboard", "refresh", "--runs", f"{base}/runs", "--out", f"{base}/lb"]
         assert main([*argv, *opts]) == 0
-        assert capsys.readouterr().out.strip() == lb.read_latest(f"{base}/lb", so)
+        lines = capsys.readouterr().out.strip().splitlines()
+        folder = lb.read_latest(f"{base}/lb", so)
+        assert lines[-1] == folder and lines[0] == "read 1 run(s), skipped 0"
+        assert lines[1] == f"page: {base}/lb/index.html (this version: {folder}/index.html)"
 
     def test_report_and_plot_on_s3_with_storage_options(
         self, runs: str, s3: S3Server, capsys: pytest.CaptureFixture[str]

@@ -47,8 +47,31 @@ name = "single"
 [[routers]]
 name = "oracle"
 [[routers]]
+name = "random"
+[[routers]]
 name = "knn"
 grid = { k = [5, 10] }
+"""
+NARROW = 700  # a window narrower than the plots' natural width
+
+
+# Per plot: its natural size, its box (x, y, width, height; document coordinates), its
+# object-fit, the viewport's width, and the boxes of ancestors whose overflow is not visible.
+FIGURE_BOXES = """
+function box(e) {
+  var r = e.getBoundingClientRect();
+  return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height];
+}
+return Array.from(document.images).map(function (img) {
+  var croppers = [];
+  for (var a = img.parentElement; a; a = a.parentElement) {
+    var s = getComputedStyle(a);
+    if (s.overflowX !== "visible" || s.overflowY !== "visible") { croppers.push(box(a)); }
+  }
+  return {natural: [img.naturalWidth, img.naturalHeight], box: box(img),
+          fit: getComputedStyle(img).objectFit, viewport: document.documentElement.clientWidth,
+          croppers: croppers};
+});
 """
 
 
@@ -96,31 +119,95 @@ def _open(browser: Any, path: Path) -> None:
     browser.get(path.as_uri())
 
 
-def _column(browser: Any, index: int) -> list[str]:
+def _column(browser: Any, index: int, table: str = "board") -> list[str]:
     return browser.execute_script(
-        "return Array.from(document.querySelectorAll('#board tbody tr'))"
+        f"return Array.from(document.querySelectorAll('#{table} tbody tr'))"
         ".map(r => r.cells[arguments[0]].getAttribute('data-v'));",
         index,
     )
 
 
-def _header(browser: Any, name: str) -> tuple[int, Any]:
+def _routers(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["kind"] == "router"]
+
+
+def _header(browser: Any, name: str, table: str = "board") -> tuple[int, Any]:
     from selenium.webdriver.common.by import By
 
-    heads = browser.find_elements(By.CSS_SELECTOR, "#board thead th")
+    heads = browser.find_elements(By.CSS_SELECTOR, f"#{table} thead th")
     names = [h.text.strip() for h in heads]
     return names.index(name), heads[names.index(name)]
 
 
 class TestPage:
     def test_table_has_the_expected_rows(self, browser: Any, page) -> None:
-        """One row per leaderboard row, routers in rank order, all shown."""
+        """One row per router of the leaderboard, in rank order, all shown."""
         path, table = page
         _open(browser, path)
         i, _ = _header(browser, "router")
-        assert _column(browser, i) == table["router"].tolist()
+        routers = _routers(table)
+        assert _column(browser, i) == routers["router"].tolist()
         shown = browser.execute_script("return document.getElementById('shown').textContent;")
-        assert shown == f"{len(table)} of {len(table)} rows"
+        assert shown == f"{len(routers)} of {len(routers)} routers"
+
+    def test_references_are_apart(self, browser: Any, page) -> None:
+        """The references are in their own labelled table, without rank or band, the frontier
+        first in each scope as the ceiling; the routers' table holds no reference."""
+        path, table = page
+        _open(browser, path)
+        refs = table[table["kind"] == "reference"]
+        i, _ = _header(browser, "router", "references")
+        assert _column(browser, i, "references") == refs["router"].tolist()
+        heads = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#references thead th'))"
+            ".map(h => h.textContent.trim());"
+        )
+        assert "rank" not in heads and "band" not in heads
+        roles = _column(browser, _header(browser, "reference", "references")[0], "references")
+        scopes = _column(browser, 0, "references")
+        firsts = [roles[k] for k in range(len(roles)) if k == 0 or scopes[k] != scopes[k - 1]]
+        assert len(firsts) == 3 and all(r.startswith("ceiling") for r in firsts)
+        i, _ = _header(browser, "router")
+        assert not set(_column(browser, i)) & set(refs["router"])
+        title = browser.execute_script(
+            "return document.getElementById('references').closest('section')"
+            ".querySelector('h2').textContent;"
+        )
+        assert title == "References (not ranked)"
+
+    def test_rank_bands_shown(self, browser: Any, page) -> None:
+        """The routers' table shows each router's band, as in the leaderboard; more than one."""
+        path, table = page
+        _open(browser, path)
+        i, th = _header(browser, "band")
+        bands = [int(float(v)) for v in _column(browser, i)]
+        assert bands == _routers(table)["band"].tolist() and max(bands) > 1
+        assert "band" in th.get_attribute("title")
+
+    @pytest.mark.parametrize("width", [1400, NARROW])
+    def test_figures_not_clipped(self, browser: Any, page, width: int) -> None:
+        """Each plot shows whole at its natural aspect ratio (its box is not smaller than its
+        natural size scaled by the CSS), inside the window's width, under no cropping ancestor."""
+        path, _ = page
+        browser.set_window_size(width, 1000)
+        try:
+            _open(browser, path)
+            boxes = browser.execute_script(FIGURE_BOXES)
+        finally:
+            browser.set_window_size(1400, 1000)
+        assert len(boxes) == 2
+        for b in boxes:
+            assert b["natural"][0] > 0 and b["fit"] in ("fill", "contain")
+            scale = b["box"][2] / b["natural"][0]
+            assert b["box"][3] >= b["natural"][1] * scale - 1  # nothing cut off below
+            assert abs(b["box"][3] - b["natural"][1] * scale) <= 1  # the natural aspect ratio
+            assert b["box"][0] >= 0 and b["box"][0] + b["box"][2] <= b["viewport"] + 0.5
+            for a in b["croppers"]:  # overflow other than visible: the image lies inside
+                assert a[0] <= b["box"][0] and a[1] <= b["box"][1]
+                assert a[0] + a[2] >= b["box"][0] + b["box"][2] - 0.5
+                assert a[1] + a[3] >= b["box"][1] + b["box"][3] - 0.5
+        if width == NARROW:  # scaled down proportionally, not cropped
+            assert all(b["box"][2] < b["natural"][0] for b in boxes)
 
     def test_sorting_by_a_column(self, browser: Any, page) -> None:
         """Clicking AIQ sorts ascending, clicking again descending (numerically)."""
@@ -128,12 +215,13 @@ class TestPage:
         _open(browser, path)
         i, th = _header(browser, "AIQ")
         th.find_element("css selector", "button").click()
+        aiq = _routers(table)["aiq"].tolist()
         asc = [float(v) for v in _column(browser, i)]
-        assert asc == sorted(table["aiq"].tolist())
+        assert asc == sorted(aiq)
         assert th.get_attribute("aria-sort") == "ascending"
         th.find_element("css selector", "button").click()
         desc = [float(v) for v in _column(browser, i)]
-        assert desc == sorted(table["aiq"].tolist(), reverse=True)
+        assert desc == sorted(aiq, reverse=True)
         assert th.get_attribute("aria-sort") == "descending"
 
     def test_sorting_puts_empty_cells_last(self, browser: Any, page) -> None:
@@ -141,22 +229,22 @@ class TestPage:
         path, table = page
         _open(browser, path)
         i, th = _header(browser, "cost to match best single ($/query)")
-        missing = int(table["cost_to_match_best_single"].isna().sum())
-        assert 0 < missing < len(table)
+        missing = int(_routers(table)["cost_to_match_best_single"].isna().sum())
+        assert 0 < missing < len(_routers(table))
         for _ in range(2):
             th.find_element("css selector", "button").click()
             values = _column(browser, i)
             assert values[-missing:] == [""] * missing and "" not in values[:-missing]
 
     def test_scope_filter(self, browser: Any, page) -> None:
-        """Choosing a family shows only its rows."""
+        """Choosing a family shows only its rows, in both tables."""
         from selenium.webdriver.support.ui import Select
 
         path, table = page
         _open(browser, path)
         Select(browser.find_element("id", "scope")).select_by_value("mmlu")
         hidden = browser.execute_script(
-            "return Array.from(document.querySelectorAll('#board tbody tr'))"
+            "return Array.from(document.querySelectorAll('#board tbody tr, #references tbody tr'))"
             ".map(r => [r.dataset.scope, r.hidden]);"
         )
         assert all(h == (scope != "mmlu") for scope, h in hidden)
