@@ -15,8 +15,8 @@ s3://, ...).
   ``performance`` and ``cost`` (plus ``prompt, eval_name``; other columns are ignored). Models in
   order of first appearance; a pair that is absent is a missing outcome (NaN quality and cost).
 - ``"long"``: a generic long table, CSV or Parquet: ``prompt_id, model, quality, cost`` and
-  optionally ``family, eval_name, latency, prompt``; no other column. ``eval_name`` defaults to
-  ``family``, ``family`` to the one derived from ``eval_name``, and both to ``"all"``.
+  optionally ``family, eval_name, latency, prompt, synthetic``; no other column. ``eval_name``
+  defaults to ``family``, ``family`` to the one derived from ``eval_name``, and both to ``"all"``.
 - ``"parquet"``: our lossless layout, ``routing-data/1`` (below). A Parquet file without its
   metadata is read as a generic long table.
 
@@ -49,6 +49,19 @@ list of the m model names, in order), ``routerbench.source``, ``routerbench.synt
 :func:`save` writes that layout, the upstream pickles or the long table. A local file is written
 to a temporary name in the same folder and renamed; any other URL gets one object, written after
 the bytes are complete; on any error nothing is left behind.
+
+The ``synthetic`` label survives every format :func:`save` writes; a file without its marker (any
+file not written from synthetic data) loads as ``synthetic=False``, and the marker is never part
+of :meth:`RoutingData.fingerprint`. The marker is written only for synthetic data, so a file of
+real data is the same bytes as before the label existed:
+
+- ``routing-data/1``: ``routerbench.synthetic`` (above);
+- long Parquet: schema metadata ``routerbench.synthetic = "true"``;
+- long CSV: a ``synthetic`` column, ``True`` on every row, so that any CSV reader (``pd.read_csv``
+  as is, a spreadsheet) still reads the file, and a row copied out keeps its label. On reading,
+  the column must hold the same ``true``/``false`` (any case) on every row;
+- upstream pickles: ``DataFrame.attrs["routerbench.synthetic"] = True``, which ``pd.read_pickle``
+  and :func:`safe_load` restore with the frame (the original code ignores it).
 """
 
 from __future__ import annotations
@@ -97,11 +110,13 @@ _LONG_COLUMNS = (
     "eval_name",
     "latency",
     "prompt",
+    "synthetic",
 )
-_TEXT_COLUMNS = ("prompt_id", "model", "family", "eval_name", "prompt")
+_TEXT_COLUMNS = ("prompt_id", "model", "family", "eval_name", "prompt", "synthetic")
 _NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "empty"}
 _TABLE_COLUMNS = ("prompt_id", "eval_name", "family", "quality", "cost", "latency", "prompt")
 _META = b"routerbench."
+_SYNTHETIC = "routerbench.synthetic"  # schema metadata key (bytes) and DataFrame.attrs key
 _TINY = np.finfo(np.float64).tiny  # the smallest normal float64
 _BIG = np.finfo(np.float64).max
 
@@ -138,6 +153,7 @@ def _parse(obj: Any, url: str, kind: str, format: str | None) -> RoutingData:
     if kind == "csv":
         return _from_long(_columns_checked(obj, url), url)
     meta = obj.schema.metadata or {}
+    synthetic = meta.get(_SYNTHETIC.encode()) == b"true"
     if _META + b"format" in meta and format != "long":
         return _from_table(obj, meta, url)
     if format == "parquet":
@@ -145,7 +161,7 @@ def _parse(obj: Any, url: str, kind: str, format: str | None) -> RoutingData:
             f"{url}: not a routerbench Parquet file (no 'routerbench.format' schema metadata); "
             "pass format='long' for a long table"
         )
-    return _from_long(_columns_checked(obj.to_pandas(use_threads=False), url), url)
+    return _from_long(_columns_checked(obj.to_pandas(use_threads=False), url), url, synthetic)
 
 
 def _file_kind(url: str, format: str | None) -> str:
@@ -400,6 +416,7 @@ def _from_wide(frame: pd.DataFrame, url: str) -> RoutingData:
         eval_names=_strings(frame["eval_name"], url, "eval_name"),
         prompts=_strings(frame["prompt"], url, "prompt"),
         source=url,
+        synthetic=frame.attrs.get(_SYNTHETIC) is True,
     )
 
 
@@ -421,10 +438,11 @@ def _from_raw(frame: pd.DataFrame, url: str) -> RoutingData:
         url,
         ("sample_id", "model_name", "performance", "cost"),
         {"eval_names": "eval_name", "prompts": "prompt"},
+        synthetic=frame.attrs.get(_SYNTHETIC) is True,
     )
 
 
-def _from_long(frame: pd.DataFrame, url: str) -> RoutingData:
+def _from_long(frame: pd.DataFrame, url: str, synthetic: bool = False) -> RoutingData:
     unknown = [c for c in frame.columns if c not in _LONG_COLUMNS]
     if unknown:
         raise DataError(
@@ -443,7 +461,21 @@ def _from_long(frame: pd.DataFrame, url: str) -> RoutingData:
         ("prompt_id", "model", "quality", "cost"),
         per_prompt,
         latency="latency" if "latency" in names else None,
+        synthetic=synthetic or _synthetic_column(frame, url),
     )
+
+
+def _synthetic_column(frame: pd.DataFrame, url: str) -> bool:
+    """The ``synthetic`` column's one value (False without the column)."""
+    if "synthetic" not in frame.columns:
+        return False
+    values = {str(v).lower() for v in frame["synthetic"].to_numpy(dtype=object)}
+    if len(values) != 1 or not values <= {"true", "false"}:
+        raise DataError(
+            f"{url}: column 'synthetic' must hold the same true/false on every row, found "
+            f"{_show(sorted(values)[:2])}"
+        )
+    return values == {"true"}
 
 
 def _from_rows(
@@ -452,6 +484,7 @@ def _from_rows(
     columns: tuple[str, str, str, str],
     per_prompt: dict[str, str],
     latency: str | None = None,
+    synthetic: bool = False,
 ) -> RoutingData:
     """Pivot one row per (prompt, model) into [n, m] arrays; absent pairs are NaN."""
     key, model, quality, cost = columns
@@ -505,6 +538,7 @@ def _from_rows(
         prompts=fields.get("prompts"),
         latency=lat,
         source=url,
+        synthetic=synthetic,
     )
 
 
@@ -754,17 +788,24 @@ def save(
     """
     if format not in FORMATS:
         raise DataError(f"{url}: unknown format {format!r}; expected one of {list(FORMATS)}")
+    mark = data.synthetic  # the label's marker (module docstring), only for synthetic data
     if format == "parquet":
         payload = _parquet_bytes(to_table(data))
-    elif format == "upstream-wide":
-        payload = pickle.dumps(to_upstream_wide_frame(data), protocol=4)
-    elif format == "upstream-long":
-        payload = pickle.dumps(to_upstream_long_frame(data), protocol=4)
+    elif format.startswith("upstream"):
+        wide = format == "upstream-wide"
+        frame = to_upstream_wide_frame(data) if wide else to_upstream_long_frame(data)
+        frame.attrs = {_SYNTHETIC: True} if mark else {}
+        payload = pickle.dumps(frame, protocol=4)
     elif url.lower().endswith(".csv"):
-        payload = to_long_frame(data).to_csv(index=False, lineterminator="\r\n").encode()
-    else:
         frame = to_long_frame(data)
-        payload = _parquet_bytes(pa.Table.from_pandas(frame, preserve_index=False))
+        if mark:
+            frame["synthetic"] = True
+        payload = frame.to_csv(index=False, lineterminator="\r\n").encode()
+    else:
+        table = pa.Table.from_pandas(to_long_frame(data), preserve_index=False)
+        if mark:
+            table = table.replace_schema_metadata({**table.schema.metadata, _SYNTHETIC: "true"})
+        payload = _parquet_bytes(table)
     _write(url, payload, storage_options)
 
 

@@ -83,7 +83,7 @@ def _fails(url: str, column: str | None, **kw: Any) -> str:
 
 
 def _same(a: RoutingData, b: RoutingData, *, lossless: bool = True) -> None:
-    """Every field equal (NaN == NaN); ``lossless=False`` skips features, source, synthetic."""
+    """Every field equal (NaN == NaN); ``lossless=False`` skips features and source."""
     np.testing.assert_array_equal(a.quality, b.quality)
     np.testing.assert_array_equal(a.cost, b.cost)
     assert a.models == b.models
@@ -95,8 +95,9 @@ def _same(a: RoutingData, b: RoutingData, *, lossless: bool = True) -> None:
         if x is not None:
             np.testing.assert_array_equal(x, y)
             assert x.shape == y.shape
+    assert a.synthetic == b.synthetic
     if lossless:
-        assert (a.source, a.synthetic) == (b.source, b.synthetic)
+        assert a.source == b.source
 
 
 # ---------------------------------------------------------------------------- random data
@@ -829,7 +830,7 @@ class TestToUpstreamWideFrame:
     @TMP
     @given(data=routing_data())
     def test_round_trip(self, data: RoutingData) -> None:
-        """save(upstream-wide) then load gives back the outcomes, ids and eval names."""
+        """save(upstream-wide) then load gives back the outcomes, ids, eval names and label."""
         url = _mem("d.pkl")
         io.save(data, url, format="upstream-wide")
         out = io.load(url)
@@ -837,6 +838,7 @@ class TestToUpstreamWideFrame:
         np.testing.assert_array_equal(out.cost, data.cost)
         assert out.models == data.models and out.prompt_ids.tolist() == data.prompt_ids.tolist()
         assert out.eval_names.tolist() == data.eval_names.tolist()
+        assert out.synthetic == data.synthetic
 
 
 class TestToUpstreamLongFrame:
@@ -866,24 +868,28 @@ class TestToUpstreamLongFrame:
         ]
 
     @TMP
-    @given(data=routing_data(extras=False))
-    def test_round_trip(self, data: RoutingData) -> None:
-        """save(upstream-long) then load gives back the data when no prompt lacks every model."""
+    @given(data=routing_data(extras=False), synthetic=st.booleans())
+    def test_round_trip(self, data: RoutingData, synthetic: bool) -> None:
+        """save(upstream-long) then load gives back the data (and the synthetic label) when no
+        prompt lacks every model."""
         if data.missing.all(axis=1).any():
             return
+        data = dataclasses.replace(data, synthetic=synthetic)
         url = _mem("raw.pkl")
         io.save(data, url, format="upstream-long")
         out = io.load(url)
         order = [data.models.index(m) for m in out.models]  # models in order of appearance
         np.testing.assert_array_equal(out.quality, data.quality[:, order])
         np.testing.assert_array_equal(out.cost, np.where(data.missing, NAN, data.cost)[:, order])
+        assert out.synthetic == data.synthetic
 
 
 class TestLongTable:
     @TMP
     @given(data=routing_data(), csv=st.booleans())
     def test_round_trip(self, data: RoutingData, csv: bool) -> None:
-        """The generic long table (CSV or Parquet) keeps everything but features and source."""
+        """The generic long table (CSV or Parquet) keeps everything but features and source
+        (the synthetic label included)."""
         url = _mem("t.csv" if csv else "t.parquet")
         io.save(data, url, format="long")
         _same(io.load(url), data, lossless=False)
@@ -1017,6 +1023,121 @@ class TestS3:
     def test_missing_object(self, s3: dict[str, Any]) -> None:
         """A missing S3 object is a DataError naming the URL."""
         assert "not found" in _fails("s3://bucket/none.parquet", None, storage_options=s3)
+
+
+# ---------------------------------------------------------------------------- synthetic label
+_FORMATS = [
+    ("parquet", "d.parquet"),
+    ("upstream-wide", "w.pkl"),
+    ("upstream-long", "r.pkl"),
+    ("long", "t.csv"),
+    ("long", "t.parquet"),
+]
+
+
+def _labelled(synthetic: bool) -> RoutingData:
+    return _rd(
+        quality=[[1.0, 0.5], [0.0, 0.25]],
+        cost=[[0.1, 0.2], [0.3, 0.4]],
+        models=["a", "b"],
+        prompt_ids=["p", "q"],
+        eval_names=["mmlu-x", "mbpp"],
+        prompts=["['hi']", "['yo']"],
+        synthetic=synthetic,
+    )
+
+
+def _long_csv(tmp_path: Path, column: list[str]) -> str:
+    rows = [f"p{i},a,1.0,0.1,{v}" for i, v in enumerate(column)]
+    return _csv(tmp_path, "\n".join(["prompt_id,model,quality,cost,synthetic", *rows]) + "\n")
+
+
+class TestSyntheticLabel:
+    @pytest.mark.parametrize(("fmt", "name"), _FORMATS)
+    def test_each_format_keeps_the_label(self, fmt: str, name: str) -> None:
+        """Synthetic data loads back synthetic, real data not, with the same fingerprint."""
+        loaded = {}
+        for synthetic in (True, False):
+            url = _mem(name)
+            io.save(_labelled(synthetic), url, format=fmt)
+            loaded[synthetic] = io.load(url)
+            assert loaded[synthetic].synthetic is synthetic
+        assert loaded[True].fingerprint() == loaded[False].fingerprint()
+
+    def test_plain_readers(self, tmp_path: Path) -> None:
+        """The markers are what the module docstring says, read by plain pandas/pyarrow calls;
+        real data gets none of them."""
+        for synthetic in (True, False):
+            path = tmp_path / str(synthetic)
+            path.mkdir()
+            for fmt, name in _FORMATS[1:]:
+                io.save(_labelled(synthetic), str(path / name), format=fmt)
+            for name in ("w.pkl", "r.pkl"):
+                want = {"routerbench.synthetic": True} if synthetic else {}
+                assert pd.read_pickle(path / name).attrs == want
+            frame = pd.read_csv(path / "t.csv")
+            flags = frame.filter(["synthetic"]).to_numpy().ravel().tolist()
+            assert flags == [True] * (len(frame) if synthetic else 0)
+            meta = pq.read_table(path / "t.parquet").schema.metadata
+            assert meta.get(b"routerbench.synthetic") == (b"true" if synthetic else None)
+
+    def test_user_files_without_marker(self, tmp_path: Path) -> None:
+        """Files written by other tools (no marker) load as real data."""
+        wide, raw = _pickle(tmp_path, _wide()), tmp_path / "raw.pkl"
+        io.to_upstream_long_frame(_labelled(True)).to_pickle(raw)
+        long = pd.DataFrame({"prompt_id": ["p"], "model": ["a"], "quality": [1.0], "cost": [0.1]})
+        long.to_csv(tmp_path / "t.csv", index=False)
+        long.to_parquet(tmp_path / "t.parquet")
+        for url in (wide, raw, tmp_path / "t.csv", tmp_path / "t.parquet"):
+            assert io.load(str(url)).synthetic is False, url
+
+    @pytest.mark.parametrize(
+        ("column", "synthetic"),
+        [(["True", "True"], True), (["true", "TRUE"], True), (["False", "false"], False)],
+    )
+    def test_csv_column_values(self, tmp_path: Path, column: list[str], synthetic: bool) -> None:
+        """A synthetic column of one true/false value in any case gives the label."""
+        assert io.load(_long_csv(tmp_path, column)).synthetic is synthetic
+
+    @pytest.mark.parametrize("column", [["True", "False"], ["yes", "yes"], ["1", "1"], ["", ""]])
+    def test_csv_column_refused(self, tmp_path: Path, column: list[str]) -> None:
+        """Mixed or non-boolean values in the synthetic column are a DataError naming it."""
+        _fails(_long_csv(tmp_path, column), "synthetic")
+
+    @pytest.mark.parametrize("value", ["true", "True", 1, 1.0, None, False])
+    def test_pickle_attrs_only_true(self, tmp_path: Path, value: object) -> None:
+        """Only the bool True in the pickle's attrs labels the data; text or numbers do not."""
+        frame = _wide()
+        frame.attrs = {"routerbench.synthetic": value, "other": "kept out"}
+        assert io.load(_pickle(tmp_path, frame)).synthetic is False
+
+    def test_pickle_attrs_cannot_run_code(self, tmp_path: Path) -> None:
+        """An object that would run a command, hidden in attrs, is refused; nothing runs."""
+        from test_safepickle import _Touch
+
+        target = tmp_path / "pwned"
+        frame = _wide()
+        frame.attrs = {"routerbench.synthetic": _Touch(str(target))}
+        path = tmp_path / "evil.pkl"
+        path.write_bytes(pickle.dumps(frame, protocol=4))
+        assert "refusing to unpickle" in _fails(str(path), None)
+        assert not target.exists()
+
+    @pytest.mark.parametrize("value", [b"false", b"TRUE", b"1"])
+    def test_long_parquet_metadata_only_true(self, tmp_path: Path, value: bytes) -> None:
+        """A long Parquet file is synthetic only with routerbench.synthetic = "true"."""
+        table = pa.table({"prompt_id": ["p"], "model": ["a"], "quality": [1.0], "cost": [0.1]})
+        pq.write_table(
+            table.replace_schema_metadata({b"routerbench.synthetic": value}),
+            path := str(tmp_path / "t.parquet"),
+        )
+        assert io.load(path).synthetic is False
+
+    def test_summary_reports_it(self) -> None:
+        """summarize of a loaded synthetic long CSV says synthetic."""
+        url = _mem("t.csv")
+        io.save(_labelled(True), url, format="long")
+        assert io.summarize(io.load(url)).attrs["synthetic"] is True
 
 
 # --------------------------------------------------------------------------------- summary
