@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from s3server import time_limit
+from test_leaderboard_rank import SPEC  # the same runs: references, knn grid, bootstrap
 
 from routerbench.cluster import leaderboard as lb
 from routerbench.cluster.cli import main
@@ -36,22 +37,6 @@ FLAGS = [
     "--disable-sync",
     "--window-size=1400,1000",
 ]
-SPEC = """
-[data]
-synthetic_n = 2000
-families = ["mmlu", "hellaswag"]
-[metrics]
-bootstrap = 20
-[[routers]]
-name = "single"
-[[routers]]
-name = "oracle"
-[[routers]]
-name = "random"
-[[routers]]
-name = "knn"
-grid = { k = [5, 10] }
-"""
 NARROW = 700  # a window narrower than the plots' natural width
 
 
