@@ -292,7 +292,7 @@ def _executor(args: argparse.Namespace) -> Any:
 # ----------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from routerbench.cluster import cli_args, cli_data, cli_results, cli_routers
-    from routerbench.cluster.leaderboard import add_cli as add_leaderboard_cli
+    from routerbench.cluster.nightly import add_cli as add_leaderboard_cli
 
     p = argparse.ArgumentParser(
         prog="routerbench",
