@@ -64,9 +64,12 @@ def _write_plots(folder: str, points: Any, curves: Any, synthetic: bool, so: Any
 # ------------------------------------------------------------------------------ report, plot
 def cmd_report(args: argparse.Namespace) -> int:
     from routerbench.cluster.runs import read_run
-    from routerbench.sweeps.report import compare_text, render
+    from routerbench.sweeps.report import compare_text, pairs_text, render
 
     run = read_run(args.run, store.parse_storage_options(args.storage_option))
+    if args.pairs:
+        print(pairs_text(run.curves))
+        return 0
     if args.compare:
         synthetic = bool(run.manifest["synthetic"])
         print(compare_text(run.curves, *args.compare, synthetic=synthetic))
@@ -178,6 +181,12 @@ def add_parsers(sub: Any) -> None:
         metavar=("A", "B"),
         help="print the paired differences A - B of AIQ and max quality per family, with their "
         "intervals; A and B are labels (as in the label column) or cell ids",
+    )
+    rp.add_argument(
+        "--pairs",
+        action="store_true",
+        help="print every pair of routers per family (references left out), the higher AIQ "
+        "first, with the paired differences of AIQ and max quality and their intervals",
     )
     store.add_storage_option(rp)
     rp.set_defaults(func=cmd_report)

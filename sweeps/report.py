@@ -20,7 +20,7 @@ import pandas as pd
 
 from routerbench.engine.data import DataError
 from routerbench.sweeps import schema
-from routerbench.sweeps.compare import paired, rank_bands
+from routerbench.sweeps.compare import paired, pairs, rank_bands
 from routerbench.sweeps.labels import ONE_POINT_NOTE, kind, label, short_labels
 from routerbench.sweeps.schema import MIN_N, SMALL_N
 
@@ -420,3 +420,19 @@ def compare_text(
         "0 (replicate b of both rows reweights the same test prompts)"
     )
     return head + _grid(rows, "table") + foot
+
+
+def pairs_text(curves: pd.DataFrame, *, confidence: float = 0.95) -> str:
+    """Every pair of routers (references left out) of each family and split, the higher AIQ
+    first: the paired differences of AIQ and max quality with their intervals."""
+    df = complete(curves)
+    table = pairs(df[df["kind"] == "router"], confidence)
+    pc = f"{confidence:.0%}"
+    rows = [["family", "split", "A", "B", f"AIQ A-B [{pc} CI]", "significant"]]
+    rows[0] += [f"max quality A-B [{pc} CI]", "significant"]
+    for r in table.to_dict("records"):
+        rows.append([str(r["family"]), str(r["split"]), r["a"], r["b"]])
+        rows[-1] += [*_diff(r, "aiq"), *_diff(r, "max_quality")]
+    if len(rows) == 1:
+        return "(no two routers share a family and split)"
+    return _grid(rows, "table")

@@ -16,7 +16,8 @@ from routerbench.engine.splits import upstream_split
 from routerbench.engine.synth import generate
 from routerbench.routers.base import RouterError, create
 from routerbench.routers.frontier import lambda_grid
-from routerbench.sweeps.compare import paired, rank_bands
+from routerbench.sweeps.compare import paired, pairs, rank_bands
+from routerbench.sweeps.report import pairs_text
 from routerbench.sweeps.runner import evaluate
 
 
@@ -190,3 +191,31 @@ class TestPaired:
             lo = np.quantile(np.array(reps[i - 1]) - np.array(reps[i]), 0.025)
             want.append(want[-1] + int(lo > 0))
         assert rank_bands(values, reps) == want == [1, 1, 2, 3]
+
+
+class TestPairs:
+    def test_every_pair_equals_a_direct_computation(self, run) -> None:
+        """pairs(): one row per pair of a family, higher AIQ first, intervals from the reps."""
+        _, res = run
+        got = pairs(res.curves)
+        for fam, g in res.curves.groupby("family"):
+            n = len(g)
+            rows = got[got["family"] == fam]
+            assert len(rows) == n * (n - 1) // 2
+            by = g.set_index("label")
+            for r in rows.itertuples():
+                a, b = by.loc[r.a], by.loc[r.b]
+                assert a["aiq"] >= b["aiq"]
+                d = np.array(a["aiq_reps"]) - np.array(b["aiq_reps"])
+                lo, hi = np.quantile(d[np.isfinite(d)], [0.025, 0.975])
+                assert (r.aiq_diff_lo, r.aiq_diff_hi) == pytest.approx((lo, hi), abs=1e-12)
+
+    def test_report_lists_router_pairs_only(self, run) -> None:
+        """report --pairs: the routers' pairs (no reference), each with its interval."""
+        _, res = run
+        text = pairs_text(res.curves)
+        assert "knn" in text and "random" in text
+        for ref in ("frontier", "oracle", "zero", "single:"):
+            assert ref not in text
+        lines = [x for x in text.splitlines()[1:] if x.strip()]
+        assert len(lines) == 2  # knn vs random, in each of the two families
