@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from routerbench.cluster import runs, store
+from routerbench.engine.bootstrap import interval
 from routerbench.engine.data import DataError
 from routerbench.sweeps.compare import rank_bands
 from routerbench.sweeps.labels import kind, short_labels
@@ -59,8 +60,9 @@ COLUMNS: dict[str, str] = {
     "router_name": "registered router name",
     "params": "every hyperparameter, as canonical JSON",
     "aiq": "AIQ: mean of the router's non-decreasing convex hull over [c_min, c_max]",
-    "aiq_lo": "lower end of AIQ's interval (bootstrap over prompts; overall: the families' "
-    "intervals combined, families being disjoint prompt sets)",
+    "aiq_lo": "lower end of AIQ's interval (bootstrap over prompts; overall: the percentile "
+    "interval of the per-replicate means over families, as the bands use, where every family has "
+    "the same replicates; else the families' intervals combined in quadrature)",
     "aiq_hi": "upper end of AIQ's interval",
     "gap_closed": "(aiq - AIQ of the zero router) / (aiq_frontier - AIQ of the zero router): 0 "
     "is no better than mixing single models, 1 is the frontier; overall: the families' mean "
@@ -347,7 +349,8 @@ def _mean_reps(g: pd.DataFrame) -> list[float]:
 
 def _overall(per_family: pd.DataFrame) -> pd.DataFrame:
     """Per router configuration evaluated on every family of the board: means over families;
-    interval ends combined in quadrature; replicates averaged per replicate."""
+    replicates averaged per replicate, AIQ's interval from them where every family has the same
+    replicates (else, and for the other intervals, the families' ends combined in quadrature)."""
     n = per_family["family"].nunique()
     rows = []
     for (router, params), g in per_family.groupby(_CONFIG, sort=True):
@@ -356,6 +359,12 @@ def _overall(per_family: pd.DataFrame) -> pd.DataFrame:
         row: dict[str, Any] = {"router": router, "params": params, "scope": "overall"}
         for m in ("aiq", "max_quality", "gap_closed"):
             row[m], row[f"{m}_lo"], row[f"{m}_hi"] = _combined(g, m, n)
+        reps = _mean_reps(g)
+        if reps:  # the same replicates as the bands: the percentile interval of their means
+            r = np.asarray(reps)
+            r = r[np.isfinite(r)]
+            if len(r) >= 2:
+                row["aiq_lo"], row["aiq_hi"] = interval(r, CONFIDENCE, bounds=(0.0, 1.0)).tolist()
         for m in ("aiq_frontier", "cost_at_max_quality", "cost_to_match_best_single"):
             row[m] = float(g[m].to_numpy(dtype=np.float64).mean())  # NaN if any family's is
         for c in ("run_id", "spec_hash", "routerbench_version"):
@@ -373,7 +382,7 @@ def _overall(per_family: pd.DataFrame) -> pd.DataFrame:
             "synthetic": bool(g["synthetic"].any()),
             "n_test": int(g["n_test"].sum()),
             "small_sample": bool(g["small_sample"].any()),
-            "aiq_reps": _mean_reps(g),
+            "aiq_reps": reps,
             "bootstrap_key": keys.pop() if len(keys) == 1 else "mixed",
         }
         rows.append(row)

@@ -169,6 +169,16 @@ class TestBands:
             seen[scope] = g["band"].tolist()
         assert seen == {"overall": [1, 1, 2], "hellaswag": [1, 2, 3], "mmlu": [1, 2, 3]}
 
+    def test_overall_aiq_interval_from_mean_replicates(self, curves: pd.DataFrame) -> None:
+        """Overall AIQ's interval: percentiles of the per-replicate means over families."""
+        cv = crafted(curves)
+        table = lr.rank(cv)
+        for _, r in routers_of(table, "overall").iterrows():
+            rows = cv[(cv["router"] == r["router_name"]) & (cv["params"] == r["params"])]
+            mean = np.mean(np.stack(rows["aiq_reps"].to_list()), axis=0)
+            lo, hi = np.quantile(mean[np.isfinite(mean)], [0.025, 0.975])
+            assert (r["aiq_lo"], r["aiq_hi"]) == pytest.approx((lo, hi), abs=1e-12)
+
     def test_other_bootstrap_settings_are_not_significant(self, curves: pd.DataFrame) -> None:
         """A router from a run with other bootstrap settings stays in the band of the one above."""
         cv = crafted(curves)
