@@ -378,7 +378,7 @@ def _which(df: pd.DataFrame, name: str) -> pd.Series:
     return hit
 
 
-def _diff(p: Mapping[str, Any], m: str) -> tuple[str, str]:
+def _diff(p: Mapping[Any, Any], m: str) -> tuple[str, str]:
     """A paired difference with its interval, and whether it is significant."""
     d, lo, hi = p[f"{m}_diff"], p[f"{m}_diff_lo"], p[f"{m}_diff_hi"]
     if _nan(lo) or _nan(hi):
