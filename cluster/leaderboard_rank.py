@@ -53,7 +53,8 @@ COLUMNS: dict[str, str] = {
     "quality; empty for references",
     "band": "routers only: rank band; a router shares the band of the one ranked above it "
     "unless their paired bootstrap difference of AIQ is significant (95%); rows from runs with "
-    "other bootstrap settings, or without replicates, count as not significantly different",
+    "other bootstrap settings, or without replicates, count as not significantly different; "
+    "empty where no router of the scope has replicates (bootstrap = 0)",
     "router": "short label, unique on the board: the router and the hyperparameters that vary "
     "or differ from their defaults (3 significant digits); an Optuna trial as mlp#17, with "
     "@<run id> where trials of different runs would share a label",
@@ -65,10 +66,10 @@ COLUMNS: dict[str, str] = {
     "the same replicates; else the families' intervals combined in quadrature)",
     "aiq_hi": "upper end of AIQ's interval",
     "gap_closed": "(aiq - AIQ of the zero router) / (aiq_frontier - AIQ of the zero router): 0 "
-    "is no better than mixing single models, 1 is the frontier; overall: the families' mean "
-    "(empty when a family has none)",
+    "is no better than mixing single models, 1 is the frontier; overall: the same ratio of the "
+    "overall AIQs (the means over families)",
     "gap_closed_lo": "lower end of the gap's interval (paired bootstrap replicates; overall: "
-    "the families' intervals combined like AIQ's)",
+    "the ratio in each replicate of the means over families)",
     "gap_closed_hi": "upper end of the gap's interval",
     "aiq_frontier": "the ceiling: AIQ of the oracle frontier (the best any router could do at "
     "every cost) on the same family; overall: the families' mean",
@@ -231,14 +232,21 @@ def cost_to_reach(hull_cost: np.ndarray, hull_quality: np.ndarray, target: float
 
 def board_labels(board: pd.DataFrame) -> dict[tuple[str, str], str]:
     """The label of every configuration (router, params) of one board's curves: short labels
-    over the board; Optuna trial labels that different runs share get ``@`` and the run id's
-    first 6 characters."""
+    over the board; Optuna trial labels that different runs share get ``@`` and the run id (its
+    last 6 characters, or all of it where those do not tell the runs apart); configurations
+    still sharing a label are labelled by their router and full parameters."""
     cfg = board.drop_duplicates(_CONFIG, keep="last")
     labels = short_labels(list(cfg["router"]), list(cfg["params"]), list(cfg["trial"]))
+    for cut in (6, None):
+        shared = pd.Series(labels).duplicated(keep=False).to_numpy()
+        labels = [
+            f"{lab.split('@')[0]}@{str(run)[-cut:] if cut else run}" if s else lab
+            for lab, s, run in zip(labels, shared, cfg["run_id"], strict=True)
+        ]
     shared = pd.Series(labels).duplicated(keep=False).to_numpy()
     labels = [
-        f"{lab}@{str(run)[:6]}" if s else lab
-        for lab, s, run in zip(labels, shared, cfg["run_id"], strict=True)
+        f"{r}{p}" if s else lab
+        for lab, s, r, p in zip(labels, shared, cfg["router"], cfg["params"], strict=True)
     ]
     return dict(zip(zip(cfg["router"], cfg["params"], strict=True), labels, strict=True))
 
@@ -248,9 +256,12 @@ def bands(
     reps: Sequence[Any],
     keys: Sequence[str],
     confidence: float = CONFIDENCE,
-) -> list[int]:
+) -> list[int] | list[None]:
     """Rank bands of rows in rank order (:func:`rank_bands`), where a row whose bootstrap
-    settings (``keys``) differ from the row above's stays in that row's band."""
+    settings (``keys``) differ from the row above's stays in that row's band. No row with
+    replicates: no bands (None), rather than one band that would read as a tie."""
+    if not any(len(r) for r in reps):
+        return [None] * len(values)
     out: list[int] = []
     start = 0
     for i in range(1, len(values) + 1):
@@ -357,7 +368,7 @@ def _overall(per_family: pd.DataFrame) -> pd.DataFrame:
         if len(g) < n:
             continue
         row: dict[str, Any] = {"router": router, "params": params, "scope": "overall"}
-        for m in ("aiq", "max_quality", "gap_closed"):
+        for m in ("aiq", "max_quality"):
             row[m], row[f"{m}_lo"], row[f"{m}_hi"] = _combined(g, m, n)
         reps = _mean_reps(g)
         if reps:  # the same replicates as the bands: the percentile interval of their means
@@ -386,4 +397,28 @@ def _overall(per_family: pd.DataFrame) -> pd.DataFrame:
             "bootstrap_key": keys.pop() if len(keys) == 1 else "mixed",
         }
         rows.append(row)
+    _overall_gap(rows)
     return pd.DataFrame(rows)
+
+
+def _overall_gap(rows: list[dict[str, Any]]) -> None:
+    """The overall gap closed from the overall AIQs, ``(a − z) / (f − z)`` of the means over
+    families (an average of the families' ratios would let a small family whose frontier and
+    zero router nearly tie swamp it), with its interval from the averaged replicates; in place."""
+    zero = next((r for r in rows if r["router"] == "zero" and '"fitted"' in r["params"]), None)
+    zero = zero or next((r for r in rows if r["router"] == "zero"), None)
+    front = next((r for r in rows if r["router"] == "frontier"), None)
+    for row in rows:
+        row["gap_closed"] = row["gap_closed_lo"] = row["gap_closed_hi"] = math.nan
+        if zero is None or front is None or not front["aiq"] > zero["aiq"]:
+            continue
+        row["gap_closed"] = (row["aiq"] - zero["aiq"]) / (front["aiq"] - zero["aiq"])
+        a, z, f = (np.asarray(r["aiq_reps"], dtype=np.float64) for r in (row, zero, front))
+        same = row["bootstrap_key"] == zero["bootstrap_key"] == front["bootstrap_key"]
+        if not same or len(a) == 0 or not len(a) == len(z) == len(f):
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g = np.where(f > z, (a - z) / (f - z), np.nan)
+        g = g[np.isfinite(g)]
+        if len(g) >= 2:
+            row["gap_closed_lo"], row["gap_closed_hi"] = interval(g, CONFIDENCE).tolist()

@@ -3,9 +3,11 @@
 Each prompt goes to ``argmax_m λ·quality[i, m] − cost[i, m]``: the λ rule of the predictive
 routers with the *true* outcomes in place of predictions.  Over the exact λ path its points are
 the vertices of the upper concave envelope of every deterministic routing of the prompts (the
-objective is separable by prompt), so no router's hull lies above it on the same prompts: its AIQ
-is the ceiling of a family, and a router's *gap closed* is measured against it (see
-:mod:`routerbench.sweeps.runner`).  At λ = +inf it is the oracle (best quality, then cheapest).
+objective is separable by prompt), so the hull of no router that calls one model per prompt lies
+above it on the same prompts: its AIQ is the ceiling of a family, and a router's *gap closed* is
+measured against it (see :mod:`routerbench.sweeps.summary`).  At λ = +inf it is the oracle (best
+quality, then cheapest).  A router that may call no model (the oracle with
+``no_model_correct="upstream"``: cost 0 where every model scores 0) can lie above it.
 """
 
 from __future__ import annotations

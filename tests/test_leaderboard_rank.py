@@ -137,13 +137,28 @@ class TestReferences:
             assert kinds == sorted(kinds, key=lambda k: k == "reference")
             assert g[g["kind"] == "reference"]["router_name"].iloc[0] == "frontier"
 
-    def test_overall_gap_and_ceiling_are_family_means(self, table: pd.DataFrame) -> None:
-        """Overall gap closed and ceiling are the means of the families' values."""
+    def test_overall_gap_from_overall_aiq_ceiling_mean(
+        self, table: pd.DataFrame, curves: pd.DataFrame
+    ) -> None:
+        """Overall: the ceiling is the families' mean; the gap is the ratio of the overall
+        AIQs, its interval that ratio per replicate of the means over families."""
         fam = table[table["scope"] != "overall"]
-        for _, r in table[table["scope"] == "overall"].iterrows():
+        over = table[table["scope"] == "overall"].set_index("router")
+        z, f = over.loc["zero", "aiq"], over.loc["frontier", "aiq"]
+        cv = lr.complete(curves)
+
+        def mean_reps(name: str, params: str) -> np.ndarray:
+            rows = cv[(cv["router"] == name) & (cv["params"] == params)]
+            return np.mean(np.stack(rows["aiq_reps"].to_list()), axis=0)
+
+        zr, fr = (mean_reps(n, over.loc[n, "params"]) for n in ("zero", "frontier"))
+        for label, r in over.iterrows():
             g = fam[(fam["router_name"] == r["router_name"]) & (fam["params"] == r["params"])]
-            assert r["gap_closed"] == pytest.approx(g["gap_closed"].mean())
             assert r["aiq_frontier"] == pytest.approx(g["aiq_frontier"].mean())
+            assert r["gap_closed"] == pytest.approx((r["aiq"] - z) / (f - z)), label
+            per = (mean_reps(r["router_name"], r["params"]) - zr) / (fr - zr)
+            lo, hi = np.quantile(per[np.isfinite(per)], [0.025, 0.975])
+            assert (r["gap_closed_lo"], r["gap_closed_hi"]) == pytest.approx((lo, hi), abs=1e-12)
         front = table[table["router_name"] == "frontier"]
         assert np.allclose(front["gap_closed"], 1.0) and np.allclose(
             front["aiq"], front["aiq_frontier"]
@@ -198,11 +213,10 @@ class TestBands:
             r[:-1] if k == "random" else r
             for r, k in zip(cv["aiq_reps"], cv["router"], strict=True)
         ]
-        for reps in (short, [[] for _ in range(len(cv))]):
+        none = lr.rank(cv.assign(aiq_reps=[[] for _ in range(len(cv))]))
+        assert none["band"].isna().all()  # no replicates anywhere: no bands, not one big tie
+        for reps in (short,):
             table = lr.rank(cv.assign(aiq_reps=reps))
-            bands = table.loc[table["kind"] == "router", ["scope", "band"]]
-            if not len(reps[0]):
-                assert (bands["band"] == 1).all()
             for scope in ("overall", "hellaswag", "mmlu"):
                 g = routers_of(table, scope)
                 assert g["band"].iloc[-1] == g["band"].iloc[-2]
@@ -222,16 +236,21 @@ class TestLabels:
         assert {"knn(k=5)", "knn(k=10)", "oracle", "frontier"} <= set(table["router"])
 
     def test_trials_of_different_runs(self, curves: pd.DataFrame) -> None:
-        """Trial 17 of two runs with other parameters: each label gets its run id's first six
-        characters; a trial of its own keeps the plain label."""
+        """Trial 17 of two runs with other parameters: each label gets its run id's last six
+        characters, or the whole id where those are the same (ids of one spec share a prefix);
+        a trial of its own keeps the plain label."""
         knn = curves["router"] == "knn"
         k5 = curves["params"].str.contains('"k":5')
         cv = curves.assign(
             trial=np.where(knn, 17, curves["trial"]),
-            run_id=np.where(knn & k5, "aaaaaaaX", np.where(knn, "bbbbbbbY", curves["run_id"])),
+            run_id=np.where(knn & k5, "Xaaaaaa", np.where(knn, "Ybbbbbb", curves["run_id"])),
         )
         labels = set(lr.rank(cv)["router"])
         assert {"knn#17@aaaaaa", "knn#17@bbbbbb"} <= labels and "knn#17" not in labels
+        same_end = cv.assign(run_id=np.where(knn & k5, "a047e6-0001", cv["run_id"]))
+        same_end = same_end.assign(run_id=np.where(knn & ~k5, "b047e6-0001", same_end["run_id"]))
+        labels = set(lr.rank(same_end)["router"])
+        assert {"knn#17@a047e6-0001", "knn#17@b047e6-0001"} <= labels
         cv = cv.assign(trial=np.where(knn & k5, 3, cv["trial"]))
         assert {"knn#3", "knn#17"} <= set(lr.rank(cv)["router"])
 
@@ -239,7 +258,7 @@ class TestLabels:
 class TestOlderRuns:
     def test_run_without_the_new_columns(self, runs: Path, table: pd.DataFrame, tmp_path: Path):
         """A run whose curves lack kind, label, trial, gaps and replicates (and its spec) is
-        collected and ranked: kind from the router, the same labels, gaps NaN, one band."""
+        collected and ranked: kind from the router, the same labels, family gaps NaN, no bands."""
         old = tmp_path / "runs" / "old"
         shutil.copytree(runs / "run0", old)
         (old / "spec.toml").unlink()
@@ -247,9 +266,11 @@ class TestOlderRuns:
         got = lr.rank(lr.collect(str(tmp_path / "runs")).curves)
         assert got["kind"].tolist() == [kind(r) for r in got["router_name"]]
         assert sorted(got["router"]) == sorted(table["router"])
-        assert got[["gap_closed", "gap_closed_lo", "aiq_frontier"]].isna().all().all()
+        fams = got[got["scope"] != "overall"]
+        assert fams[["gap_closed", "gap_closed_lo", "aiq_frontier"]].isna().all().all()
+        assert got["gap_closed_lo"].isna().all()  # no replicates: no gap interval anywhere
         routers = got[got["kind"] == "router"]
-        assert (routers["band"] == 1).all() and routers["rank"].notna().all()
+        assert routers["band"].isna().all() and routers["rank"].notna().all()  # no bands
         pd.testing.assert_series_equal(got["aiq"], table["aiq"])
 
     def test_bootstrap_key(self) -> None:
