@@ -255,6 +255,7 @@ def _write_run(
         "features_source": args.features or spec.data["features"] or "",
         "features": data.features_source,
         "synthetic": data.synthetic,
+        "confidence": spec.metrics["confidence"],  # of every interval in the tables
         "routerbench_version": _version(),
         "code_versions": code_versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -17,7 +17,7 @@ BY_EXTENSION = {
     ".pkl": "upstream-wide",
     ".pickle": "upstream-wide",
 }
-ALIASES = {"upstream-pickle": "upstream-wide"}  # data synth's name for the upstream pickle
+ALIASES = {"upstream-pickle": "upstream-wide"}  # the older name data synth had for it
 
 
 def output_format(url: str, given: str | None) -> str:
@@ -165,7 +165,11 @@ def _add_synth(dsub: Any) -> None:
     ds.add_argument("--out", required=True, metavar="URL", help="file or URL to write")
     ds.add_argument("--n", type=int, default=DEFAULT_N, help=f"prompts (default {DEFAULT_N})")
     ds.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    ds.add_argument("--format", choices=["parquet", "upstream-pickle", "long"], help=FORMAT_HELP)
+    ds.add_argument(
+        "--format",
+        choices=["parquet", "upstream-wide", "upstream-long", "long", "upstream-pickle"],
+        help=FORMAT_HELP + "; upstream-pickle is another name for upstream-wide",
+    )
     ds.set_defaults(func=cmd_data_synth)
 
 

@@ -67,14 +67,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     from routerbench.sweeps.report import compare_text, pairs_text, render
 
     run = read_run(args.run, store.parse_storage_options(args.storage_option))
+    synthetic = bool(run.manifest["synthetic"])
+    conf = float(run.manifest.get("confidence", 0.95))  # runs before it was recorded: 0.95
     if args.pairs:
-        print(pairs_text(run.curves))
-        return 0
-    if args.compare:
-        synthetic = bool(run.manifest["synthetic"])
-        print(compare_text(run.curves, *args.compare, synthetic=synthetic))
-        return 0
-    print(render(run.curves, args.format, meta=run.manifest, columns=args.columns))
+        print(pairs_text(run.curves, confidence=conf, synthetic=synthetic))
+    elif args.compare:
+        print(compare_text(run.curves, *args.compare, confidence=conf, synthetic=synthetic))
+    else:
+        print(
+            render(
+                run.curves, args.format, meta=run.manifest, columns=args.columns, confidence=conf
+            )
+        )
     return 0
 
 

@@ -340,17 +340,23 @@ def render(
     meta: Mapping[str, Any] | None = None,
     columns: Sequence[str] | None = None,
     synthetic: bool | None = None,
+    confidence: float = 0.95,
 ) -> str:
     """A run's curves as a text table, Markdown or JSON (see the module docstring). ``meta``:
-    the run's manifest (JSON's meta); ``synthetic`` defaults to ``meta["synthetic"]``."""
+    the run's manifest (JSON's meta); ``synthetic`` defaults to ``meta["synthetic"]``;
+    ``confidence``: the level of the run's intervals (the spec's metrics.confidence), used for
+    the bands and named in the headers."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be 'table', 'markdown' or 'json' (got {fmt!r})")
     syn = bool((meta or {}).get("synthetic", False)) if synthetic is None else synthetic
     cols = _columns(columns, curves)
-    df = ordered(curves)
+    df = ordered(curves, confidence)
     if fmt == "json":
         return _json(df, meta, cols, syn)
     text = _text(df, fmt, cols, syn)
+    if confidence != 0.95:  # the headers and the legend are written for the default level
+        pc = f"{confidence:.0%}"
+        text = text.replace("[95% CI]", f"[{pc} CI]").replace("(95% paired", f"({pc} paired")
     if cols is None and not df.empty and df["split"].nunique() > 1:
         spread = across_splits(df).drop(columns=["kind"])
         rows = [list(spread.columns)]
@@ -422,7 +428,7 @@ def compare_text(
     return head + _grid(rows, "table") + foot
 
 
-def pairs_text(curves: pd.DataFrame, *, confidence: float = 0.95) -> str:
+def pairs_text(curves: pd.DataFrame, *, confidence: float = 0.95, synthetic: bool = False) -> str:
     """Every pair of routers (references left out) of each family and split, the higher AIQ
     first: the paired differences of AIQ and max quality with their intervals."""
     df = complete(curves)
@@ -433,6 +439,7 @@ def pairs_text(curves: pd.DataFrame, *, confidence: float = 0.95) -> str:
     for r in table.to_dict("records"):
         rows.append([str(r["family"]), str(r["split"]), r["a"], r["b"]])
         rows[-1] += [*_diff(r, "aiq"), *_diff(r, "max_quality")]
+    head = "SYNTHETIC DATA: figures are not RouterBench's\n" if synthetic else ""
     if len(rows) == 1:
-        return "(no two routers share a family and split)"
-    return _grid(rows, "table")
+        return head + "(no two routers share a family and split)"
+    return head + _grid(rows, "table")

@@ -334,6 +334,22 @@ class TestReportAndPlot:
         pngs = sorted((tmp_path / "r" / "plots").glob("*.png"))
         assert rc == 0 and len(pngs) == 4 and pngs[0].read_bytes()[:4] == b"\x89PNG"
 
+    def test_report_names_the_runs_confidence(self, tmp_path: Path, capsys) -> None:
+        """A run at 90% confidence: report, --compare and --pairs say 90%, never 95%."""
+        spec = tmp_path / "s.toml"
+        spec.write_text(
+            '[data]\nsynthetic_n = 2000\nfamilies = ["mmlu"]\n'
+            '[[routers]]\nname = "knn"\ngrid = { k = [3, 7] }\n'
+            "[metrics]\nbootstrap = 30\nconfidence = 0.9\n"
+        )
+        argv = ["run", str(spec), "--out", str(tmp_path), "--run-id", "r", "--quiet"]
+        assert run([*argv, "--no-plots"], capsys)[0] == 0
+        for extra in ([], ["--format", "markdown"], ["--compare", "knn(k=3)", "knn(k=7)"]):
+            rc, out, _ = run(["report", str(tmp_path / "r"), *extra], capsys)
+            assert rc == 0 and "90% CI]" in out and "95%" not in out, extra
+        rc, out, _ = run(["report", str(tmp_path / "r"), "--pairs"], capsys)
+        assert rc == 0 and "[90% CI]" in out and "95%" not in out
+
     def test_report_missing_run(self, tmp_path: Path, capsys) -> None:
         """report on a folder that is not a run is one line, exit 2."""
         rc, _, err = run(["report", str(tmp_path)], capsys)
@@ -669,6 +685,8 @@ class TestDataFormats:
             ("s.pkl", None, "pickle"),
             ("s.csv", "parquet", "parquet"),
             ("s.parquet", "upstream-pickle", "pickle"),
+            ("s.parquet", "upstream-wide", "pickle"),  # the name data convert uses too
+            ("s.parquet", "upstream-long", "pickle"),
         ],
     )
     def test_synth_format_from_extension(self, name, fmt, magic, tmp_path: Path, capsys) -> None:

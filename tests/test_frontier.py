@@ -219,3 +219,5 @@ class TestPairs:
             assert ref not in text
         lines = [x for x in text.splitlines()[1:] if x.strip()]
         assert len(lines) == 2  # knn vs random, in each of the two families
+        assert not text.startswith("SYNTHETIC")
+        assert pairs_text(res.curves, synthetic=True).startswith("SYNTHETIC DATA")
