@@ -36,6 +36,7 @@ from routerbench.engine.data import DataError
 from routerbench.sweeps.compare import rank_bands
 from routerbench.sweeps.labels import kind, short_labels
 from routerbench.sweeps.spec import FIELDS
+from routerbench.sweeps.summary import gap_closed
 
 CONFIDENCE = 0.95  # of the paired intervals behind the rank bands
 _REFERENCE_ORDER = {"frontier": 0, "oracle": 1, "zero": 2, "single": 3}  # the ceiling first
@@ -404,21 +405,10 @@ def _overall(per_family: pd.DataFrame) -> pd.DataFrame:
 def _overall_gap(rows: list[dict[str, Any]]) -> None:
     """The overall gap closed from the overall AIQs, ``(a − z) / (f − z)`` of the means over
     families (an average of the families' ratios would let a small family whose frontier and
-    zero router nearly tie swamp it), with its interval from the averaged replicates; in place."""
-    zero = next((r for r in rows if r["router"] == "zero" and '"fitted"' in r["params"]), None)
-    zero = zero or next((r for r in rows if r["router"] == "zero"), None)
-    front = next((r for r in rows if r["router"] == "frontier"), None)
-    for row in rows:
-        row["gap_closed"] = row["gap_closed_lo"] = row["gap_closed_hi"] = math.nan
-        if zero is None or front is None or not front["aiq"] > zero["aiq"]:
-            continue
-        row["gap_closed"] = (row["aiq"] - zero["aiq"]) / (front["aiq"] - zero["aiq"])
-        a, z, f = (np.asarray(r["aiq_reps"], dtype=np.float64) for r in (row, zero, front))
-        same = row["bootstrap_key"] == zero["bootstrap_key"] == front["bootstrap_key"]
-        if not same or len(a) == 0 or not len(a) == len(z) == len(f):
-            continue
-        with np.errstate(invalid="ignore", divide="ignore"):
-            g = np.where(f > z, (a - z) / (f - z), np.nan)
-        g = g[np.isfinite(g)]
-        if len(g) >= 2:
-            row["gap_closed_lo"], row["gap_closed_hi"] = interval(g, CONFIDENCE).tolist()
+    zero router nearly tie swamp it), with its interval from the averaged replicates of rows
+    drawn with the same bootstrap settings; in place. The overall ceiling stays the families'
+    mean."""
+    ceiling = [r["aiq_frontier"] for r in rows]
+    gap_closed(rows, CONFIDENCE, lambda a, b: a["bootstrap_key"] == b["bootstrap_key"])
+    for row, c in zip(rows, ceiling, strict=True):
+        row["aiq_frontier"] = c

@@ -11,7 +11,7 @@ prompt), so the replicates are paired: the gap's interval and the paired differe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -170,7 +170,7 @@ def summarize(
             for e, hull in zip(group, hulls, strict=True)
         ]
         _upstream(group, part)
-        _gap(part, confidence)
+        gap_closed(part, confidence)
         rows += part
     curves = pd.DataFrame(rows, columns=[c for c in CURVE_COLUMNS if c not in ("kind", "label")])
     curves.insert(5, "kind", [kind(r) for r in curves["router"]])
@@ -254,9 +254,16 @@ def _curve_row(
     return row
 
 
-def _gap(rows: list[dict[str, Any]], confidence: float) -> None:
+def gap_closed(
+    rows: list[dict[str, Any]],
+    confidence: float,
+    paired: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None,
+) -> None:
     """Each row's ceiling (the frontier's AIQ) and gap closed with its interval, in place: per
-    replicate ``(a − z) / (f − z)`` (replicates where ``f <= z`` left out)."""
+    replicate ``(a − z) / (f − z)`` (replicates where ``f <= z`` left out). ``rows``: one family
+    (or the leaderboard's overall scope) with ``router``, ``params``, ``aiq`` and ``aiq_reps``;
+    the zero router is the fitted one where there are several. ``paired(row, reference)``: whether
+    two rows' replicates were drawn together (default: all rows were)."""
     zero = next((r for r in rows if r["router"] == "zero" and '"fitted"' in r["params"]), None)
     zero = zero or next((r for r in rows if r["router"] == "zero"), None)
     front = next((r for r in rows if r["router"] == "frontier"), None)
@@ -269,6 +276,8 @@ def _gap(rows: list[dict[str, Any]], confidence: float) -> None:
         if zero is None or not front["aiq"] > zero["aiq"]:
             continue
         row["gap_closed"] = (row["aiq"] - zero["aiq"]) / (front["aiq"] - zero["aiq"])
+        if paired is not None and not (paired(row, zero) and paired(row, front)):
+            continue
         a, z, f = (np.asarray(r["aiq_reps"], dtype=np.float64) for r in (row, zero, front))
         if len(a) == 0 or not len(a) == len(z) == len(f):
             continue
