@@ -33,8 +33,9 @@ import pandas as pd
 from routerbench.cluster import runs, store
 from routerbench.engine.bootstrap import interval
 from routerbench.engine.data import DataError
+from routerbench.sweeps import summary
 from routerbench.sweeps.compare import rank_bands
-from routerbench.sweeps.labels import kind, short_labels
+from routerbench.sweeps.labels import short_labels
 from routerbench.sweeps.spec import FIELDS
 from routerbench.sweeps.summary import gap_closed
 
@@ -95,13 +96,6 @@ COLUMNS: dict[str, str] = {
 _BOARD = ["data_fingerprint", "split"]
 _CONFIG = ["router", "params"]
 # Columns of runs written before they existed, with the value they get.
-_NEWER = {
-    "trial": -1,
-    "aiq_frontier": math.nan,
-    "gap_closed": math.nan,
-    "gap_closed_lo": math.nan,
-    "gap_closed_hi": math.nan,
-}
 
 
 # -------------------------------------------------------------------------------- collecting
@@ -136,17 +130,10 @@ def bootstrap_key(spec_toml: bytes | None, run_id: str) -> str:
 
 
 def complete(curves: pd.DataFrame) -> pd.DataFrame:
-    """Curves with the columns runs written before them lack: ``kind`` from the router, trial
-    -1, gaps and ceiling NaN, no replicates, bootstrap settings of each run's own."""
-    out = curves.copy()
-    if "kind" not in out:
-        out["kind"] = [kind(r) for r in out["router"]]
-    for col, value in _NEWER.items():
-        if col not in out:
-            out[col] = value
-    out["trial"] = out["trial"].fillna(-1).astype(int)
-    if "aiq_reps" not in out:
-        out["aiq_reps"] = [[] for _ in range(len(out))]
+    """:func:`routerbench.sweeps.summary.complete` curves (runs written before some columns
+    existed: kind derived, trial -1, gaps and ceiling NaN, no replicates), with bootstrap
+    settings of each run's own where none are known."""
+    out = summary.complete(curves)
     if "bootstrap_key" not in out:
         out["bootstrap_key"] = [f"run {r}" for r in out["run_id"]]
     return out
@@ -377,7 +364,7 @@ def _overall(per_family: pd.DataFrame) -> pd.DataFrame:
             r = r[np.isfinite(r)]
             if len(r) >= 2:
                 row["aiq_lo"], row["aiq_hi"] = interval(r, CONFIDENCE, bounds=(0.0, 1.0)).tolist()
-        for m in ("aiq_frontier", "cost_at_max_quality", "cost_to_match_best_single"):
+        for m in ("cost_at_max_quality", "cost_to_match_best_single"):
             row[m] = float(g[m].to_numpy(dtype=np.float64).mean())  # NaN if any family's is
         for c in ("run_id", "spec_hash", "routerbench_version"):
             row[c] = ",".join(sorted(set(g[c])))
@@ -406,9 +393,6 @@ def _overall_gap(rows: list[dict[str, Any]]) -> None:
     """The overall gap closed from the overall AIQs, ``(a − z) / (f − z)`` of the means over
     families (an average of the families' ratios would let a small family whose frontier and
     zero router nearly tie swamp it), with its interval from the averaged replicates of rows
-    drawn with the same bootstrap settings; in place. The overall ceiling stays the families'
-    mean."""
-    ceiling = [r["aiq_frontier"] for r in rows]
+    drawn with the same bootstrap settings; in place. The ceiling is the frontier's overall
+    AIQ: the families' mean."""
     gap_closed(rows, CONFIDENCE, lambda a, b: a["bootstrap_key"] == b["bootstrap_key"])
-    for row, c in zip(rows, ceiling, strict=True):
-        row["aiq_frontier"] = c

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from routerbench.sweeps.labels import kind, short_labels
 from routerbench.sweeps.schema import MIN_N
+from routerbench.sweeps.summary import complete
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -66,17 +66,6 @@ def small_sample_note(curves: pd.DataFrame) -> str:
 def wrap(text: str, width: int = WIDTH) -> str:
     """``text`` in lines of at most ``width`` characters, 2 lines at most (then ``…``)."""
     return "\n".join(textwrap.wrap(text, width, max_lines=2, placeholder=" …")) or text
-
-
-def _with_labels(curves: pd.DataFrame) -> pd.DataFrame:
-    """Curves with ``kind`` and ``label`` (runs written before these columns lack them)."""
-    out = curves.copy()
-    if "kind" not in out:
-        out["kind"] = [kind(r) for r in out["router"]]
-    if "label" not in out:
-        trials = out["trial"].tolist() if "trial" in out else None
-        out["label"] = short_labels(out["router"].tolist(), out["params"].tolist(), trials)
-    return out
 
 
 def _num(row: pd.Series, col: str, fmt: str) -> str:
@@ -199,7 +188,7 @@ def family_figure(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    curves = _with_labels(curves)
+    curves = complete(curves)
     fp = points[(points["family"] == family) & (points["status"] == "ok")]
     fc = curves[curves["family"] == family]
     routers = fc[fc["kind"] == "router"].sort_values("aiq", ascending=False, na_position="last")

@@ -21,8 +21,9 @@ import pandas as pd
 from routerbench.engine.data import DataError
 from routerbench.sweeps import schema
 from routerbench.sweeps.compare import paired, pairs, rank_bands
-from routerbench.sweeps.labels import ONE_POINT_NOTE, kind, label, short_labels
+from routerbench.sweeps.labels import ONE_POINT_NOTE, label
 from routerbench.sweeps.schema import MIN_N, SMALL_N
+from routerbench.sweeps.summary import LIST_COLUMNS, complete
 
 __all__ = [
     "COLUMNS",
@@ -54,8 +55,7 @@ DERIVED = {
     "difference (95% paired bootstrap) is significant; none for references or without bootstrap",
 }
 COLUMNS: dict[str, str] = {**schema.CURVES, **DERIVED}  # every selectable column, described
-HIDDEN = ("hull_cost", "hull_quality", "aiq_reps", "max_quality_reps")  # JSON: only if asked
-LISTS = HIDDEN
+HIDDEN = LIST_COLUMNS  # JSON: only if asked
 META_KEYS = (
     "synthetic",
     "run_id",
@@ -79,30 +79,6 @@ class CompareError(DataError):
 
 
 # ------------------------------------------------------------------------------- the rows
-def complete(curves: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``curves`` with every :data:`schema.CURVES` column: a run written before some
-    existed gets kind and label derived, gaps NaN and no replicates."""
-    df = curves.reset_index(drop=True)
-    if "kind" not in df:
-        df["kind"] = [kind(r) for r in df["router"]]
-    if "trial" not in df:
-        df["trial"] = -1
-    if "label" not in df:
-        df["label"] = short_labels(df["router"].tolist(), df["params"].tolist(), df["trial"])
-    for c in schema.CURVES:
-        if c in df:
-            continue
-        if c in LISTS:
-            df[c] = pd.Series([[] for _ in range(len(df))], index=df.index, dtype=object)
-        elif c == "aiq_upstream_note":
-            df[c] = ""
-        elif c in ("small_sample", "boot_excluded"):
-            df[c] = 0 if c == "boot_excluded" else False
-        else:
-            df[c] = np.nan
-    return df
-
-
 def _bands(routers: pd.DataFrame, confidence: float) -> list[int | None]:
     """Rank bands of routers sorted by AIQ; none where the family has no replicates."""
     reps = routers["aiq_reps"].tolist()

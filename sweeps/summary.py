@@ -286,3 +286,25 @@ def gap_closed(
         g = g[np.isfinite(g)]
         if len(g) >= 2:
             row["gap_closed_lo"], row["gap_closed_hi"] = interval(g, confidence).tolist()
+
+
+LIST_COLUMNS = ("hull_cost", "hull_quality", "aiq_reps", "max_quality_reps")
+
+
+def complete(curves: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``curves`` with every :data:`schema.CURVES` column: a run written before some
+    existed gets ``kind`` and ``label`` derived, ``trial`` -1, gaps and ceiling NaN and no
+    replicates. Other columns (a leaderboard's provenance) are kept."""
+    df = curves.reset_index(drop=True)
+    if "kind" not in df:
+        df["kind"] = [kind(r) for r in df["router"]]
+    df["trial"] = df["trial"].fillna(-1).astype(int) if "trial" in df else -1
+    if "label" not in df:
+        df["label"] = short_labels(df["router"], df["params"], df["trial"])
+    missing: dict[str, Any] = {"aiq_upstream_note": "", "small_sample": False, "boot_excluded": 0}
+    for c in CURVE_COLUMNS:
+        if c in LIST_COLUMNS and c not in df:
+            df[c] = pd.Series([[] for _ in range(len(df))], index=df.index, dtype=object)
+        elif c not in df:
+            df[c] = missing.get(c, np.nan)
+    return df
