@@ -22,16 +22,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from routerbench.cluster.cli_results import _safe, _write_plots
-from routerbench.engine.data import DataError
-from routerbench.engine.storage import Unreachable
-from routerbench.routers.base import RouterError
-from routerbench.sweeps.spec import SpecError
+from routerbench.engine.errors import (
+    ClusterError,
+    DataError,
+    RouterError,
+    RunFailed,
+    SpecError,
+    Unreachable,
+    UsageError,
+)
 
 __all__ = ["UsageError", "_safe", "_write_plots", "build_parser", "main"]
-
-
-class UsageError(ValueError):
-    """A bad command-line value; shown as one line, exit code 2."""
 
 
 def _version() -> str:
@@ -357,11 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         from routerbench.cluster import store
 
-        ray_executor = sys.modules.get("routerbench.cluster.ray_executor")  # loaded if used
-        cluster_error = ray_executor is not None and isinstance(e, ray_executor.ClusterError)
-        from routerbench.cluster.runs import RunFailed
-
-        if cluster_error or isinstance(e, RunFailed) or store.is_transient(e):  # faults
+        if isinstance(e, ClusterError | RunFailed) or store.is_transient(e):  # faults
             print(f"routerbench: error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
             return 1
         raise

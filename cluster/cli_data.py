@@ -7,6 +7,7 @@ import posixpath
 from typing import Any
 
 from routerbench.cluster import store
+from routerbench.engine.errors import UsageError
 from routerbench.engine.synth import DEFAULT_N
 
 # The format a file's extension asks for (``--format`` overrides it).
@@ -27,7 +28,6 @@ def output_format(url: str, given: str | None) -> str:
     >>> output_format("s3://b/x.CSV", None), output_format("x.csv", "parquet")
     ('long', 'parquet')
     """
-    from routerbench.cluster.cli import UsageError
 
     if given is not None:
         return ALIASES.get(given, given)
@@ -80,7 +80,6 @@ def cmd_data_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
-    from routerbench.cluster.cli import UsageError
     from routerbench.engine import io, synth
 
     if not 1 <= args.n <= 50_000_000:

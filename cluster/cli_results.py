@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 from routerbench.cluster import store
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError
 
 # What marks a folder as a run folder (complete or not): written by `routerbench run`.
 RUN_MARKERS = ("manifest.json", "cells", "study.journal", ".lock")

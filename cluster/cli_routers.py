@@ -98,7 +98,8 @@ def _required_values(cls: type) -> dict[str, Any]:
 def _range(router: str, field: str, hint: Any, base: dict[str, Any]) -> str | None:
     """What the router's validation says ``field`` must be, given an out-of-range value (-1,
     ``[-1]`` or ``"?"``); None for other types or when it accepts the value."""
-    from routerbench.routers.base import RouterError, create
+    from routerbench.engine.errors import RouterError
+    from routerbench.routers.base import create
 
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
     probes = [_probe(k) for k in (typing.get_args(hint) if union else (hint,))]

@@ -46,7 +46,7 @@ from routerbench.cluster.leaderboard_rank import (  # noqa: F401 (also imported 
     rank,
 )
 from routerbench.cluster.resume import code_versions
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError
 from routerbench.sweeps.labels import ONE_POINT_NOTE
 from routerbench.sweeps.report import SMALL_NOTE
 

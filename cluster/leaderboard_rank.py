@@ -32,7 +32,7 @@ import pandas as pd
 
 from routerbench.cluster import runs, store
 from routerbench.engine.bootstrap import interval
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError
 from routerbench.sweeps import summary
 from routerbench.sweeps.compare import rank_bands
 from routerbench.sweeps.labels import short_labels

@@ -21,6 +21,7 @@ from typing import Any
 from routerbench.cluster import runs, store
 from routerbench.cluster.leaderboard import KEEP, collect, page_url, publish, refresh
 from routerbench.cluster.resume import default_run_id, is_complete
+from routerbench.engine.errors import RunFailed, UsageError
 
 
 # ----------------------------------------------------------------------------------- nightly
@@ -69,7 +70,7 @@ def nightly(
         with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
             rc = args.func(args)  # prints the run's table unless quiet
         if rc:  # the published leaderboard stays as it was; the next night resumes the run
-            raise runs.RunFailed(
+            raise RunFailed(
                 f"{path}: run {run_id} finished with exit code {rc} (failed cells); the "
                 "leaderboard was not refreshed"
             )
@@ -146,7 +147,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _keep(args: argparse.Namespace) -> int:
-    from routerbench.cluster.cli import UsageError
 
     if args.keep < 1:
         raise UsageError(f"--keep must be >= 1 (got {args.keep})")

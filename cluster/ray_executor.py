@@ -47,18 +47,19 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import ClusterError, UsageError
 from routerbench.engine.evaluate import BLOCK
-from routerbench.sweeps.runner import (
+from routerbench.sweeps.cells import (
     BlockStats,
     Cell,
     CellResult,
     FamilyFit,
-    Split,
     _error,
     fit_cell,
     reduce_stats,
     shard_stats,
 )
+from routerbench.sweeps.split import Split
 
 # Set before starting a local Ray (see ARCHITECTURE.md): no usage reporting, no auth token written
 # under ~/.ray, and loopback only.
@@ -318,7 +319,7 @@ class RayExecutor:
         if self.nodes:
             missing = [n for n in self.nodes if n not in _alive_nodes()]
             if missing:
-                raise _usage(f"nodes: {missing[0]!r} is not an alive Ray node id")
+                raise UsageError(f"nodes: {missing[0]!r} is not an alive Ray node id")
         keys, n_blocks, parts = plan_shards(used, n_actors)
         holders: dict[int, list[int]] = {}
         for j, part in enumerate(parts):
@@ -489,10 +490,6 @@ class RayExecutor:
         self._start(lay.slots[j])
 
 
-class ClusterError(RuntimeError):
-    """The cluster failed past what the executor recovers from; one line, exit code 1."""
-
-
 def plan_shards(
     splits: dict[str, Split], n: int
 ) -> tuple[
@@ -601,20 +598,14 @@ def _check_reachable(address: str) -> None:
     try:
         target = canonicalize_bootstrap_address(address)
     except (ConnectionError, ValueError) as e:
-        raise _usage(f"--address {address}: {e}") from None
+        raise UsageError(f"--address {address}: {e}") from None
     if target is None:
-        raise _usage(f"--address {address}: no running Ray cluster found")
+        raise UsageError(f"--address {address}: no running Ray cluster found")
     host, _, port = target.rpartition(":")
     try:
         socket.create_connection((host, int(port)), timeout=10).close()
     except OSError as e:
-        raise _usage(f"--address {address}: no Ray cluster answers at {target} ({e})") from None
-
-
-def _usage(msg: str) -> ValueError:
-    from routerbench.cluster.cli import UsageError
-
-    return UsageError(msg)
+        raise UsageError(f"--address {address}: no Ray cluster answers at {target} ({e})") from None
 
 
 _ADDRESS = re.compile(r"^(auto|[\w.\-]+:\d{1,5})$")
@@ -631,7 +622,7 @@ def make_executor(
     on this machine's CPUs); ``shards`` actors (default one per CPU of the cluster); ``nodes``
     pins actor ``j`` to node id ``nodes[j % len(nodes)]``; ``quiet`` hides progress."""
     if address is not None and not _ADDRESS.match(address):
-        raise _usage(f"--address must be 'auto' or HOST:PORT (got {address!r})")
+        raise UsageError(f"--address must be 'auto' or HOST:PORT (got {address!r})")
     if shards is not None and shards < 1:
-        raise _usage(f"--shards must be >= 1 (got {shards})")
+        raise UsageError(f"--shards must be >= 1 (got {shards})")
     return RayExecutor(address=address, shards=shards, quiet=quiet, nodes=nodes)

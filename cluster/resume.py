@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from routerbench.cluster import store
-from routerbench.engine.data import DataError
-from routerbench.sweeps.runner import Cell, CellResult
+from routerbench.engine.errors import DataError
+from routerbench.sweeps.cells import Cell, CellResult
 
 FORMAT = 2
 # Packages whose version can change a run's numbers.

@@ -26,17 +26,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from routerbench.cluster import store
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError
 
 MANIFEST = "manifest.json"
 TABLES = ("points", "curves", "trials")
 # What a table's metadata and the manifest must agree on.
 PROVENANCE = ("run_id", "spec_hash", "data_fingerprint", "synthetic")
 _META = b"routerbench.run"
-
-
-class RunFailed(RuntimeError):
-    """A run finished with failed cells where a caller needs it whole (one line, exit 1)."""
 
 
 def sha256(data: bytes) -> str:

@@ -26,7 +26,7 @@ import fsspec
 import pandas as pd
 from fsspec.spec import AbstractFileSystem
 
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError, UsageError
 from routerbench.engine.storage import RETRY, Retry, is_transient, user_errors
 from routerbench.engine.storage import write_bytes as _write_bytes
 
@@ -57,7 +57,6 @@ def parse_storage_options(items: Sequence[str]) -> dict[str, Any]:
 
     A bad item raises the CLI's ``UsageError`` (one line, exit code 2).
     """
-    from routerbench.cluster.cli import UsageError  # here: cli imports this module
 
     out: dict[str, Any] = {}
     for item in items:

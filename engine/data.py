@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from routerbench.engine.errors import DataError
 from routerbench.engine.rng import stable_keys
 
 # The paper's seven task families, as eval_name prefixes (all MMLU subjects pool into "mmlu",
@@ -28,14 +29,6 @@ PAPER_FAMILIES: tuple[str, ...] = (
     "winogrande",
     "mtbench",
 )
-
-
-class DataError(ValueError):
-    """A user's data (or a path, key or column in it) is not what routerbench expects.
-
-    The message is one line naming the file, column or key and what was expected; the CLI prints
-    it without a traceback and exits with code 2.
-    """
 
 
 def family_of(eval_name: str) -> str:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import DataError
 
 if TYPE_CHECKING:
     import pyarrow as pa

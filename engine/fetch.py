@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError
 
 REPO_ID = "withmartian/routerbench"
 REPO_FOLDER = "datasets--withmartian--routerbench"

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import DataError
 
 LAYOUT = "routing-data/1"
 NO_MODEL_CORRECT = "no_model_correct"

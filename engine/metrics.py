@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from routerbench.engine.errors import UpstreamHullError
+
 Hull = tuple[np.ndarray, np.ndarray]
 
 
@@ -196,10 +198,6 @@ def aiq_upstream_path(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> np.ndarr
         hc, hq = ndch(c, q)
         areas.append(np.trapezoid(np.append(hq, hq[-1]), np.append(hc, x_max)))
     return np.array(areas, dtype=np.float64) / x_max
-
-
-class UpstreamHullError(ValueError):
-    """The original code's hull fails on these points (it raises IndexError there)."""
 
 
 def _upstream_chords(c: np.ndarray, q: np.ndarray, xs: np.ndarray) -> np.ndarray:

@@ -47,7 +47,7 @@ from typing import IO, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError
 
 _NUMPY_CORE = (
     ("multiarray", "_reconstruct"),  # ndarray (protocols < 5, object arrays)

@@ -25,13 +25,9 @@ from typing import Any, TypeVar
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError, Unreachable
 
 T = TypeVar("T")
-
-
-class Unreachable(DataError):
-    """A store still unreachable after the retries: a fault, not bad input (exit code 1)."""
 
 
 @dataclass(frozen=True, kw_only=True)

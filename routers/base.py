@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import RouterError
 from routerbench.engine.evaluate import NO_CALL
 
 __all__ = [
@@ -38,10 +39,6 @@ __all__ = [
     "params_json",
     "register",
 ]
-
-
-class RouterError(ValueError):
-    """Bad router name or hyperparameter; one line, shown without a traceback."""
 
 
 @runtime_checkable

@@ -27,7 +27,8 @@ from routerbench.engine.cascade import (
     model_key,
 )
 from routerbench.engine.data import RoutingData
-from routerbench.routers.base import RouterError, check, register
+from routerbench.engine.errors import RouterError
+from routerbench.routers.base import check, register
 
 
 @dataclass(frozen=True)

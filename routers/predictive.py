@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import DataError, RouterError
 from routerbench.engine.evaluate import one_blas_thread
 from routerbench.engine.features import TextFeaturizer, fitted_featurizer
 from routerbench.engine.parallel import Deferred, map_fits, resolved
 from routerbench.engine.paths import UPSTREAM_LAMBDAS, knob_problem, lambda_choices, lambda_path
-from routerbench.routers.base import RouterError, check, register
+from routerbench.routers.base import check, register
 
 __all__ = [
     "UPSTREAM_LAMBDAS",

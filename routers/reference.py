@@ -8,10 +8,11 @@ from typing import Literal
 import numpy as np
 
 from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import RouterError
 from routerbench.engine.evaluate import NO_CALL
 from routerbench.engine.paths import knob_problem
 from routerbench.engine.rng import keyed_uniforms
-from routerbench.routers.base import RouterError, check, register
+from routerbench.routers.base import check, register
 
 _NO_KNOB = np.array([np.nan])
 

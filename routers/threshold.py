@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import RouterError
 from routerbench.engine.paths import StepSums, knob_problem
-from routerbench.routers.base import RouterError, check, create, register
+from routerbench.routers.base import check, create, register
 
 SHARES = np.linspace(0.0, 1.0, 21)  # default operating points: strong-call shares 0%, 5%, ...
 

@@ -1,7 +1,7 @@
 """Run a spec: load its data, make its splits and cells, evaluate them, summarise.
 
 Search strategies only decide which cells to evaluate; every cell goes through
-:func:`routerbench.sweeps.runner.evaluate_cell`. Where cells are evaluated is the executor's
+:func:`routerbench.sweeps.cells.evaluate_cell`. Where cells are evaluated is the executor's
 business: in this process by default, or on Ray (``routerbench.cluster``), with identical numbers.
 """
 
@@ -13,21 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from routerbench.engine.data import RoutingData
-from routerbench.routers.base import RouterError, check_data
-from routerbench.sweeps.runner import (
-    Cell,
-    CellResult,
-    Results,
-    Split,
-    evaluate_cell,
-    make_splits,
-    plan_cells,
-    select_families,
-    single_model_ranges,
-    summarize,
-)
-from routerbench.sweeps.spec import Spec, SpecError
-from routerbench.sweeps.summary import GAP_REFERENCES
+from routerbench.engine.errors import RouterError, SpecError
+from routerbench.routers.base import check_data
+from routerbench.sweeps.cells import Cell, CellResult, evaluate_cell, plan_cells
+from routerbench.sweeps.spec import Spec
+from routerbench.sweeps.split import Split, make_splits, select_families
+from routerbench.sweeps.summary import GAP_REFERENCES, Results, single_model_ranges, summarize
 
 # Evaluates cells (in any order, anywhere) and yields their results.
 Executor = Callable[
@@ -111,7 +102,7 @@ def plan(spec: Spec, data: RoutingData) -> Plan:
             ]
         routers.append((r.name, grid, r.knobs))
     listed = {r.name for r in spec.routers}
-    # The references every family's gap closed is measured with (see runner.summarize).
+    # The references every family's gap closed is measured with (see summary.summarize).
     routers += [(name, [{}], None) for name in GAP_REFERENCES if name not in listed]
     cells = plan_cells(routers, splits)
     train: dict[str, int] = {}  # family -> its fewest training prompts over the splits

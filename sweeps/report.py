@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError
 from routerbench.sweeps import schema
 from routerbench.sweeps.compare import paired, pairs, rank_bands
 from routerbench.sweeps.labels import ONE_POINT_NOTE, label

@@ -1,7 +1,7 @@
 """Optuna search over router hyperparameters (``[search] kind = "optuna"``).
 
 :func:`run_optuna` is a search strategy: it only chooses cells; every cell is evaluated by the
-executor (:func:`routerbench.sweeps.runner.evaluate_cell`, here or on Ray).
+executor (:func:`routerbench.sweeps.cells.evaluate_cell`, here or on Ray).
 
 - **Validation, never test.** Trials are scored on a validation split carved from the training
   split of the plan's first split: per family, a seeded ``split.validation_fraction`` of its train
@@ -63,20 +63,16 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import RouterError, SpecError
 from routerbench.engine.rng import stable_keys
 from routerbench.engine.storage import RETRY, write_bytes
-from routerbench.routers.base import RouterError, check_data, create
+from routerbench.routers.base import check_data, create
 from routerbench.sweeps import schema
+from routerbench.sweeps.cells import Cell, CellResult
 from routerbench.sweeps.execute import Executor, Plan, local_executor
-from routerbench.sweeps.runner import (
-    Cell,
-    CellResult,
-    Results,
-    Split,
-    single_model_ranges,
-    summarize,
-)
-from routerbench.sweeps.spec import Spec, SpecError
+from routerbench.sweeps.spec import Spec
+from routerbench.sweeps.split import Split
+from routerbench.sweeps.summary import Results, single_model_ranges, summarize
 
 LOCK_GRACE = 5  # seconds before a journal lock left by a killed process is broken
 

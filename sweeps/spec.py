@@ -38,17 +38,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from routerbench.routers.base import REGISTRY, RouterError, create, load_all
+from routerbench.engine.errors import RouterError, SpecError
+from routerbench.routers.base import REGISTRY, create, load_all
+from routerbench.sweeps.split import SPLIT_KINDS
 
-SPLIT_KINDS = ("upstream", "seeded", "ood", "kfold")
 SEARCH_KINDS = ("grid", "optuna")
 SAMPLERS = ("tpe", "random")
 OBJECTIVES = ("aiq", "max_quality")
 AIQ_RANGES = ("single-models", "common")
-
-
-class SpecError(ValueError):
-    """A spec file is malformed; the message is one line naming the key."""
 
 
 # Every field of a spec: section -> key -> (type, default, help). The one place they are described.

@@ -33,7 +33,8 @@ from routerbench.sweeps.labels import kind, short_labels
 
 if TYPE_CHECKING:
     from routerbench.engine.data import RoutingData
-    from routerbench.sweeps.runner import Cell, CellResult, Split
+    from routerbench.sweeps.cells import Cell, CellResult
+    from routerbench.sweeps.split import Split
 
 MIN_N, SMALL_N = schema.MIN_N, schema.SMALL_N
 QUALITY = (0.0, 1.0)  # the range of a mean quality, a max quality and an AIQ

@@ -103,7 +103,8 @@ def _valid_router(text: str) -> bool:
     """Whether a junk value is one the router accepts (then the spec must run)."""
     import tomllib
 
-    from routerbench.routers.base import RouterError, create
+    from routerbench.engine.errors import RouterError
+    from routerbench.routers.base import create
 
     r = tomllib.loads(text)["routers"][0]
     try:

@@ -258,7 +258,7 @@ class TestBadInput:
 
     def test_unknown_model_in_router(self, capsys) -> None:
         """An unknown model name in a router is one line with a suggestion."""
-        from routerbench.engine.data import DataError
+        from routerbench.engine.errors import DataError
         from routerbench.routers.base import create
 
         with pytest.raises(DataError, match="did you mean 'gpt-4-1106-preview'"):

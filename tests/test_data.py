@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routerbench.engine.data import DataError, RoutingData, family_of
+from routerbench.engine.data import RoutingData, family_of
+from routerbench.engine.errors import DataError
 
 
 def make(**kw):

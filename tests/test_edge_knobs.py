@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import RouterError, SpecError
 from routerbench.engine.paths import ZERO_PLUS, lambda_path
-from routerbench.routers.base import RouterError
 from routerbench.routers.cascade import CascadeScores, FittedCascade
 from routerbench.routers.predictive import FittedPredictive, PredictiveScores
 from routerbench.routers.reference import _FittedZero
 from routerbench.routers.threshold import FittedThreshold
-from routerbench.sweeps.runner import outcomes
-from routerbench.sweeps.spec import SpecError, parse
+from routerbench.sweeps.cells import outcomes
+from routerbench.sweeps.spec import parse
 
 
 def table(quality: list[list[float]], cost: list[list[float]]) -> RoutingData:

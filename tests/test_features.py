@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import DataError
 from routerbench.engine.features import (
     TextFeaturizer,
     ensure_features,

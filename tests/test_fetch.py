@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from routerbench.engine import fetch as fetch_mod
 from routerbench.engine import io
-from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import DataError
 from routerbench.engine.fetch import FetchedFile, cached_path, default_cache_dir, fetch, sha256_of
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

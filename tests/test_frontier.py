@@ -11,14 +11,15 @@ from hypothesis import strategies as st
 
 from routerbench.engine.bootstrap import poisson_weights
 from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import RouterError
 from routerbench.engine.metrics import aiq, ndch
 from routerbench.engine.splits import upstream_split
 from routerbench.engine.synth import generate
-from routerbench.routers.base import RouterError, create
+from routerbench.routers.base import create
 from routerbench.routers.frontier import lambda_grid
 from routerbench.sweeps.compare import paired, pairs, rank_bands
 from routerbench.sweeps.report import pairs_text
-from routerbench.sweeps.runner import evaluate
+from routerbench.sweeps.run import evaluate
 
 
 def small(quality: np.ndarray, cost: np.ndarray) -> RoutingData:

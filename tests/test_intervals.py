@@ -19,17 +19,12 @@ from routerbench.engine import io
 from routerbench.engine.bootstrap import poisson_weights, recentre
 from routerbench.engine.data import RoutingData
 from routerbench.routers.base import create
+from routerbench.sweeps.cells import Cell, evaluate_cell
 from routerbench.sweeps.plot import plot_family, small_sample_note
 from routerbench.sweeps.report import SMALL_NOTE, render
-from routerbench.sweeps.runner import (
-    Cell,
-    Results,
-    Split,
-    evaluate,
-    evaluate_cell,
-    single_model_ranges,
-    summarize,
-)
+from routerbench.sweeps.run import evaluate
+from routerbench.sweeps.split import Split
+from routerbench.sweeps.summary import Results, single_model_ranges, summarize
 
 SIZES = [1, 2, 4, 30]
 B = 200

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from test_safepickle import G4, M7, PANDAS_2_1_PROTOCOL_5, _blob
 
 from routerbench.engine import io
-from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import DataError
 
 NAN = float("nan")
 TMP = settings(

@@ -26,7 +26,7 @@ from s3server import S3Server, time_limit
 from routerbench.cluster import leaderboard as lb
 from routerbench.cluster import store
 from routerbench.cluster.cli import main
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError
 from routerbench.sweeps.labels import ONE_POINT_NOTE
 
 HEAD = """

@@ -108,7 +108,8 @@ class TestDeferring:
         from dataclasses import dataclass
 
         from routerbench.routers.base import REGISTRY, register
-        from routerbench.sweeps.runner import Cell, _masked, evaluate_cell
+        from routerbench.sweeps.cells import Cell, evaluate_cell
+        from routerbench.sweeps.split import masked_split
 
         @dataclass(frozen=True)
         class _Fitted:
@@ -141,7 +142,7 @@ class TestDeferring:
                 eval_names=["mmlu-x"] * 200 + ["hellaswag"] * 200,
             )
             rows = {f: np.flatnonzero(data.families == f) for f in ("mmlu", "hellaswag")}
-            split = _masked("custom", 0, rows, np.arange(400) % 2 == 0)
+            split = masked_split("custom", 0, rows, np.arange(400) % 2 == 0)
             with workers(2):
                 res = evaluate_cell(data, Cell(0, "test-deferred", {}, "custom"), split)
         finally:

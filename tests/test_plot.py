@@ -19,7 +19,8 @@ from routerbench.routers.base import create
 from routerbench.sweeps import plot
 from routerbench.sweeps.labels import short_labels
 from routerbench.sweeps.plot import family_figure, plot_family, png_bytes, router_entry, wrap
-from routerbench.sweeps.runner import Results, evaluate
+from routerbench.sweeps.run import evaluate
+from routerbench.sweeps.summary import Results
 
 FAM = "mmlu"
 # A long grid label, and one long word: wrapped or cut, never clipped.

@@ -13,11 +13,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from routerbench.engine import paths
-from routerbench.engine.data import DataError, RoutingData
+from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import DataError, RouterError
 from routerbench.engine.evaluate import realised
 from routerbench.engine.paths import lambda_grid_bruteforce
 from routerbench.engine.synth import PRICES
-from routerbench.routers.base import Fitted, RouterError, create, params_json
+from routerbench.routers.base import Fitted, create, params_json
 from routerbench.routers.predictive import (
     UPSTREAM_LAMBDAS,
     KNNRouter,

@@ -26,7 +26,7 @@ import yaml
 from ray._private.utils import get_ray_client_dependency_error  # as `ray start` checks
 from ray.cluster_utils import Cluster
 
-from routerbench.cluster.cli import UsageError, build_parser, main
+from routerbench.cluster.cli import build_parser, main
 from routerbench.cluster.ray_executor import (
     LOCAL_ENV,
     ClusterError,
@@ -36,11 +36,12 @@ from routerbench.cluster.ray_executor import (
     plan_shards,
 )
 from routerbench.engine import io, synth
+from routerbench.engine.errors import RouterError, UsageError
 from routerbench.engine.evaluate import BLOCK
-from routerbench.routers.base import RouterError
+from routerbench.sweeps.cells import CellResult
 from routerbench.sweeps.execute import Plan, plan, run_grid
-from routerbench.sweeps.runner import CellResult, Results, single_model_ranges, summarize
 from routerbench.sweeps.spec import Spec, parse
+from routerbench.sweeps.summary import Results, single_model_ranges, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent

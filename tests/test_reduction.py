@@ -31,20 +31,20 @@ from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK, NO_CALL
 from routerbench.engine.metrics import aiq, aiq_upstream, aiq_upstream_path, ndch
 from routerbench.routers.base import REGISTRY, create, load_all, name_of
-from routerbench.sweeps import runner
-from routerbench.sweeps.execute import Plan, plan, run_grid
-from routerbench.sweeps.runner import (
+from routerbench.sweeps import cells as cells_module
+from routerbench.sweeps.cells import (
     Cell,
     CellResult,
     FamilyFit,
-    Results,
-    Split,
-    evaluate,
     evaluate_cell,
     reduce_stats,
     shard_stats,
 )
+from routerbench.sweeps.execute import Plan, plan, run_grid
+from routerbench.sweeps.run import evaluate
 from routerbench.sweeps.spec import Spec, parse
+from routerbench.sweeps.split import Split
+from routerbench.sweeps.summary import Results
 
 N = 30_000  # prompts; with a train share of 0.25, mmlu has 8,657 test prompts: 3 blocks
 FAMILIES = ["mmlu", "hellaswag", "winogrande"]  # 3 blocks (last 465), 2 (last 31), 1
@@ -368,7 +368,7 @@ class TestEvaluateCell:
         split = Split(sp.name, sp.seed, train, test)
         assert all(len(split.test[f]) % block for f in fams)
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(runner, "BLOCK", block)
+            mp.setattr(cells_module, "BLOCK", block)
             for cell in p.cells:
                 got = evaluate_cell(data, cell, split, bootstrap=20, seed=SEED)
                 for fam in fams:
@@ -445,7 +445,7 @@ class TestShardReduce:
         bootstrap = 8 if n >= 30 else 0  # no replicate of all-zero weights (p < 1e-13)
         bounds = sorted({0, n, *(min(n, c * block) for c in cuts)})
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(runner, "BLOCK", block)
+            mp.setattr(cells_module, "BLOCK", block)
             blocks = [
                 b
                 for lo, hi in itertools.pairwise(bounds)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from routerbench.engine import synth
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError
 from routerbench.routers.base import create
 from routerbench.sweeps import schema
 from routerbench.sweeps.labels import ONE_POINT_NOTE
@@ -26,7 +26,7 @@ from routerbench.sweeps.report import (
     leaderboard_table,
     render,
 )
-from routerbench.sweeps.runner import evaluate
+from routerbench.sweeps.run import evaluate
 
 B = 40
 FAMILIES = ["hellaswag", "mmlu"]

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from routerbench.engine import synth
+from routerbench.engine.errors import RouterError
 from routerbench.engine.evaluate import NO_CALL
 from routerbench.engine.paths import ZERO_PLUS, lambda_path
-from routerbench.routers.base import REGISTRY, RouterError, create, load_all
+from routerbench.routers.base import REGISTRY, create, load_all
 from routerbench.routers.predictive import PredictiveScores
-from routerbench.sweeps.runner import merge_paths, outcomes
+from routerbench.sweeps.cells import merge_paths, outcomes
 
 load_all()
 # Small but valid hyperparameters per router (defaults where they work on small data).

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from routerbench.engine import synth
-from routerbench.routers.base import RouterError, create
+from routerbench.engine.errors import RouterError, SpecError
+from routerbench.routers.base import create
 from routerbench.routers.threshold import threshold_for_share
-from routerbench.sweeps.runner import outcomes
-from routerbench.sweeps.spec import SpecError, parse
+from routerbench.sweeps.cells import outcomes
+from routerbench.sweeps.spec import parse
 
 UPSTREAM_ORDER = [
     "mistralai/mistral-7b-chat", "WizardLM/WizardLM-13B-V1.2", "mistralai/mixtral-8x7b-chat",

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import RouterError
 from routerbench.engine.evaluate import NO_CALL, realised
 from routerbench.engine.metrics import ndch
-from routerbench.routers.base import RouterError, create, params_json
+from routerbench.routers.base import create, params_json
 from routerbench.routers.reference import oracle_choice
 
 

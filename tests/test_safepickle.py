@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError
 from routerbench.engine.safepickle import safe_load
 
 # Written by `DataFrame.to_pickle` with pandas 2.1.2 / NumPy 1.26.1 (the versions behind the

@@ -19,11 +19,12 @@ import pytest
 
 from routerbench.cluster.cli import main
 from routerbench.engine.data import RoutingData
-from routerbench.routers.base import RouterError
+from routerbench.engine.errors import RouterError, SpecError
+from routerbench.sweeps.cells import Cell, CellResult
 from routerbench.sweeps.execute import Plan, load_data, local_executor, plan
-from routerbench.sweeps.runner import Cell, CellResult, Split, make_splits, select_families
 from routerbench.sweeps.search import run_optuna, validation_split
-from routerbench.sweeps.spec import Spec, SpecError, parse
+from routerbench.sweeps.spec import Spec, parse
+from routerbench.sweeps.split import Split, make_splits, select_families
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA: dict[str, Any] = {"synthetic_n": 3000, "synthetic_seed": 1, "families": ["mmlu", "hellaswag"]}
@@ -244,7 +245,8 @@ class TestRunOptuna:
 
     def test_objective_is_mean_validation_aiq(self, data: RoutingData) -> None:
         """A trial's value is the mean over families of its cell's AIQ on validation rows."""
-        from routerbench.sweeps.runner import evaluate_cell, single_model_ranges, summarize
+        from routerbench.sweeps.cells import evaluate_cell
+        from routerbench.sweeps.summary import single_model_ranges, summarize
 
         spec = make_spec(trials=2)
         _, trials, rec, _ = search(spec, data)

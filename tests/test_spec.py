@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from routerbench.cluster.cli import main
-from routerbench.sweeps.spec import SpecError, describe_fields, load, parse
+from routerbench.engine.errors import SpecError
+from routerbench.sweeps.spec import describe_fields, load, parse
 
 ORACLE = [{"name": "oracle"}]
 

@@ -16,7 +16,6 @@ import pytest
 from s3server import S3Server, time_limit
 
 from routerbench.cluster import store
-from routerbench.cluster.cli import UsageError
 from routerbench.cluster.resume import (
     CellStore,
     code_versions,
@@ -24,9 +23,9 @@ from routerbench.cluster.resume import (
     inputs_key,
     is_complete,
 )
-from routerbench.engine.data import DataError
+from routerbench.engine.errors import DataError, UsageError
+from routerbench.sweeps.cells import CellResult, evaluate_cell
 from routerbench.sweeps.execute import load_data, plan, run_grid
-from routerbench.sweeps.runner import CellResult, evaluate_cell
 from routerbench.sweeps.spec import parse
 
 SPEC = """

@@ -22,8 +22,8 @@ from routerbench.engine import synth
 from routerbench.engine.splits import upstream_split
 from routerbench.routers.base import create
 from routerbench.routers.predictive import UPSTREAM_LAMBDAS, decide_lambda
+from routerbench.sweeps.cells import evaluate_cell
 from routerbench.sweeps.execute import plan, run_grid
-from routerbench.sweeps.runner import evaluate_cell
 from routerbench.sweeps.spec import parse
 
 

@@ -31,9 +31,10 @@ import pandas as pd
 
 from routerbench.cluster.ray_executor import array_bytes, make_executor
 from routerbench.engine import synth
+from routerbench.sweeps.cells import CellResult
 from routerbench.sweeps.execute import Executor, local_executor, plan, run_grid
-from routerbench.sweeps.runner import CellResult, Results
 from routerbench.sweeps.spec import Spec, parse
+from routerbench.sweeps.summary import Results
 
 MB = 1 << 20
 

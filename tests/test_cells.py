@@ -11,16 +11,17 @@ import pytest
 from routerbench.engine import synth
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK
-from routerbench.sweeps.execute import plan, run_grid
-from routerbench.sweeps.runner import (
+from routerbench.sweeps.cells import (
     Cell,
     evaluate_cell,
     fit_cell,
-    make_splits,
+    merge_paths,
     reduce_stats,
     shard_stats,
 )
+from routerbench.sweeps.execute import plan, run_grid
 from routerbench.sweeps.spec import parse
+from routerbench.sweeps.split import make_splits
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +156,21 @@ class TestEvaluateCell:
         assert [c.router for c in plan(spec, data).cells] == ["knn", "knn", "zero", "frontier"]
         c = plan(spec, data).cells[0]
         assert dataclasses.replace(c, params={"k": 9}).cell_id != c.cell_id
+
+
+class TestMergePaths:
+    def test_sums_step_functions_at_every_knot(self) -> None:
+        """The merged path at each knot is the sum of each block's value in force there."""
+        a = (np.array([0.0, 1.0]), np.array([1.0, 2.0]), np.array([0.5, 0.7]))
+        b = (np.array([0.0, 0.5, 3.0]), np.array([10.0, 20.0, 30.0]), np.array([0.0, 1.0, 2.0]))
+        knots, cost, quality = merge_paths([a, b])
+        assert knots.tolist() == [0.0, 0.5, 1.0, 3.0]
+        assert cost.tolist() == [11.0, 21.0, 22.0, 32.0]
+        assert quality.tolist() == [0.5, 1.5, 1.7, 2.7]
+
+    def test_refuses_paths_with_different_first_knots(self) -> None:
+        """Blocks starting at different knob values are refused, not read through index -1."""
+        a = (np.array([0.0, 1.0]), np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+        b = (np.array([0.5, 2.0]), np.array([10.0, 20.0]), np.array([0.0, 0.0]))
+        with pytest.raises(ValueError, match="start at different knob values"):
+            merge_paths([a, b])

@@ -14,124 +14,21 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from routerbench.engine.bootstrap import poisson_weights
-from routerbench.engine.data import PAPER_FAMILIES, DataError, RoutingData
+from routerbench.engine.data import RoutingData
+from routerbench.engine.errors import DataError, RouterError
 from routerbench.engine.evaluate import BLOCK, one_blas_thread, realised
 from routerbench.engine.parallel import Deferred, deferring
-from routerbench.engine.splits import seeded_split, upstream_split
-from routerbench.routers.base import Fitted, Router, RouterError, create, name_of, params_json
-from routerbench.sweeps.summary import (  # noqa: F401  (re-exported: the runner's API)
-    GAP_REFERENCES,
-    POINT_COLUMNS,
-    Results,
-    single_model_ranges,
-    summarize,
-)
-
-SPLITS = ("upstream", "seeded", "ood", "kfold")
+from routerbench.routers.base import Fitted, Router, create, params_json
+from routerbench.sweeps.split import Split
 
 
-# ------------------------------------------------------------------------------------- splits
-@dataclass(frozen=True, eq=False)
-class Split:
-    """Train and test prompt rows per family. ``name`` identifies it in results."""
-
-    name: str
-    seed: int
-    train: dict[str, np.ndarray]
-    test: dict[str, np.ndarray]
-
-
-def select_families(data: RoutingData, asked: Sequence[str] | None = None) -> list[str]:
-    """``None``/``["paper"]``: the paper's seven families present (else every family); ``["all"]``:
-    every family; otherwise the named ones, which must exist."""
-    names = data.family_names()
-    unknown = [f for f in asked or () if f not in names and f not in ("paper", "all")]
-    if unknown:
-        raise DataError(
-            f"family {unknown[0]!r} is not in the data: expected 'paper', 'all' or one of {names}"
-        )
-    if not asked or list(asked) == ["paper"]:
-        return [f for f in names if f in PAPER_FAMILIES] or names
-    if "all" in asked:
-        return names
-    return [f for f in names if f in asked or ("paper" in asked and f in PAPER_FAMILIES)]
-
-
-def make_splits(
-    data: RoutingData,
-    families: Sequence[str],
-    kind: str = "upstream",
-    seeds: Sequence[int] = (0,),
-    train_fraction: float = 0.7,
-    folds: int = 5,
-) -> list[Split]:
-    """The splits of a spec: ``upstream`` (one), ``seeded`` (one per seed), ``kfold`` (seeds x
-    folds) or ``ood`` (leave one family out: train on the other selected families)."""
-    fam = data.families
-    rows = {f: np.flatnonzero(fam == f) for f in families}
-    if kind == "upstream":
-        mask = upstream_split(fam)
-        return [_masked("upstream", 42, rows, mask)]
-    if kind == "seeded":
-        return [
-            _masked(f"seeded-{s}", s, rows, seeded_split(fam, s, train_fraction)) for s in seeds
-        ]
-    if kind == "kfold":
-        out = []
-        for s in seeds:
-            fold = {
-                f: np.random.default_rng([s, j]).permutation(len(r)) % folds
-                for j, (f, r) in enumerate(rows.items())
-            }
-            for k in range(folds):
-                out.append(
-                    Split(
-                        f"kfold-{s}-{k}",
-                        s,
-                        train={f: r[fold[f] != k] for f, r in rows.items()},
-                        test={f: r[fold[f] == k] for f, r in rows.items()},
-                    )
-                )
-        return out
-    if kind == "ood":
-        every = np.sort(np.concatenate(list(rows.values())))
-        return [
-            Split(
-                "ood",
-                0,
-                train={f: np.setdiff1d(every, r) for f, r in rows.items()},
-                test=dict(rows),
-            )
-        ]
-    raise ValueError(f"split kind must be one of {list(SPLITS)} (got {kind!r})")
-
-
-def _masked(name: str, seed: int, rows: dict[str, np.ndarray], train: np.ndarray) -> Split:
-    return Split(
-        name,
-        seed,
-        train={f: r[train[r]] for f, r in rows.items()},
-        test={f: r[~train[r]] for f, r in rows.items()},
-    )
-
-
-def split_mask(data: RoutingData, split: str = "upstream", seed: int = 0) -> np.ndarray:
-    """Boolean train mask of an in-distribution split (``upstream`` or ``seeded``)."""
-    if split == "upstream":
-        return upstream_split(data.families)
-    if split == "seeded":
-        return seeded_split(data.families, seed)
-    raise ValueError(f"split must be 'upstream' or 'seeded' (got {split!r})")
-
-
-# -------------------------------------------------------------------------------------- cells
 @dataclass(frozen=True)
 class Cell:
     """One router configuration on one split; ``index`` is its stable position in the plan."""
@@ -169,7 +66,6 @@ def plan_cells(
     return cells
 
 
-# --------------------------------------------------------------------------------- evaluation
 @dataclass
 class CellResult:
     """What one cell produced: ``rows`` of the points table, and per family the exact path
@@ -180,6 +76,12 @@ class CellResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     exact: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     boot: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def add(self, part: CellResult) -> None:
+        """Take in another part of the same cell (one family's, reduced)."""
+        self.rows += part.rows
+        self.exact.update(part.exact)
+        self.boot.update(part.boot)
 
 
 @dataclass(eq=False)
@@ -360,14 +262,21 @@ def reduce_stats(fit: FamilyFit, blocks: Sequence[BlockStats]) -> CellResult:
 def merge_paths(
     paths: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sum step functions given as (breakpoints, values after each) over blocks, in block order."""
+    """Sum step functions given as (breakpoints, values after each) over blocks, in block order.
+
+    Every block's path must start at the same first breakpoint (the knob's lowest value: 0 for
+    λ paths, -inf for thresholds), so each block's value is defined at every merged breakpoint.
+    """
+    firsts = {float(p[0][0]) for p in paths}
+    if len(firsts) > 1:
+        raise ValueError(
+            f"exact paths of one cell start at different knob values: {sorted(firsts)}"
+        )
     knots = np.unique(np.concatenate([p[0] for p in paths]))
     cost = np.zeros(len(knots))
     quality = np.zeros(len(knots))
     for k, c, q in paths:
-        idx = (
-            np.searchsorted(k, knots, side="right") - 1
-        )  # every block's first knot is the same (0; -inf for threshold)
+        idx = np.searchsorted(k, knots, side="right") - 1
         cost = cost + c[idx]
         quality = quality + q[idx]
     return knots, cost, quality
@@ -398,10 +307,7 @@ def evaluate_cell(
                 if fail_fast:
                     raise
                 fit.fitted, fit.error = None, _error(e)
-        part = reduce_stats(fit, blocks if fit.fitted is not None else [])
-        res.rows += part.rows
-        res.exact.update(part.exact)
-        res.boot.update(part.boot)
+        res.add(reduce_stats(fit, blocks if fit.fitted is not None else []))
     return res
 
 
@@ -417,44 +323,3 @@ def _failed_row(error: str, seconds: float) -> dict[str, Any]:
         "error": error,
         "seconds": seconds,
     }
-
-
-def evaluate(
-    data: RoutingData,
-    routers: Sequence[Router],
-    *,
-    train_mask: np.ndarray | None = None,
-    families: Sequence[str] | None = None,
-    bootstrap: int = 0,
-    seed: int = 0,
-    progress: Callable[[str], Any] | None = None,
-) -> Results:
-    """Evaluate router objects on one in-distribution split (default: upstream's), per family.
-
-    The notebook entry point: ``evaluate(data, [create("oracle"), create("knn", k=10)])``.
-    """
-    fams = select_families(data, families)
-    mask = upstream_split(data.families) if train_mask is None else np.asarray(train_mask)
-    rows = {f: np.flatnonzero(data.families == f) for f in fams}
-    split = _masked("upstream" if train_mask is None else "custom", seed, rows, mask)
-    results = []
-    for i, router in enumerate(routers):
-        if progress:
-            progress(name_of(router))
-        cell = Cell(i, name_of(router), _params(router), split.name)
-        results.append(evaluate_cell(data, cell, split, bootstrap=bootstrap, seed=seed))
-    return summarize(results, single_model_ranges(data, [split]))
-
-
-def _params(router: Router) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(router)  # type: ignore[call-overload, no-any-return]
-
-
-def reference_routers(data: RoutingData, seed: int = 0) -> list[Router]:
-    """Every single model, the oracle, the zero router and a random router."""
-    from routerbench.routers.reference import Oracle, RandomRouter, SingleModel, ZeroRouter
-
-    singles: list[Router] = [SingleModel(model=m) for m in data.models]
-    return [*singles, Oracle(), ZeroRouter(seed=seed), RandomRouter(seed=seed)]

@@ -1,0 +1,100 @@
+"""Splits of a data set into train and test prompts per family: the kinds a spec can name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from routerbench.engine.data import PAPER_FAMILIES, RoutingData
+from routerbench.engine.errors import DataError
+from routerbench.engine.splits import seeded_split, upstream_split
+
+SPLIT_KINDS = ("upstream", "seeded", "ood", "kfold")
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Train and test prompt rows per family. ``name`` identifies it in results."""
+
+    name: str
+    seed: int
+    train: dict[str, np.ndarray]
+    test: dict[str, np.ndarray]
+
+
+def select_families(data: RoutingData, asked: Sequence[str] | None = None) -> list[str]:
+    """``None``/``["paper"]``: the paper's seven families present (else every family); ``["all"]``:
+    every family; otherwise the named ones, which must exist."""
+    names = data.family_names()
+    unknown = [f for f in asked or () if f not in names and f not in ("paper", "all")]
+    if unknown:
+        raise DataError(
+            f"family {unknown[0]!r} is not in the data: expected 'paper', 'all' or one of {names}"
+        )
+    if not asked or list(asked) == ["paper"]:
+        return [f for f in names if f in PAPER_FAMILIES] or names
+    if "all" in asked:
+        return names
+    return [f for f in names if f in asked or ("paper" in asked and f in PAPER_FAMILIES)]
+
+
+def make_splits(
+    data: RoutingData,
+    families: Sequence[str],
+    kind: str = "upstream",
+    seeds: Sequence[int] = (0,),
+    train_fraction: float = 0.7,
+    folds: int = 5,
+) -> list[Split]:
+    """The splits of a spec: ``upstream`` (one), ``seeded`` (one per seed), ``kfold`` (seeds x
+    folds) or ``ood`` (leave one family out: train on the other selected families)."""
+    fam = data.families
+    rows = {f: np.flatnonzero(fam == f) for f in families}
+    if kind == "upstream":
+        mask = upstream_split(fam)
+        return [masked_split("upstream", 42, rows, mask)]
+    if kind == "seeded":
+        return [
+            masked_split(f"seeded-{s}", s, rows, seeded_split(fam, s, train_fraction))
+            for s in seeds
+        ]
+    if kind == "kfold":
+        out = []
+        for s in seeds:
+            fold = {
+                f: np.random.default_rng([s, j]).permutation(len(r)) % folds
+                for j, (f, r) in enumerate(rows.items())
+            }
+            for k in range(folds):
+                out.append(
+                    Split(
+                        f"kfold-{s}-{k}",
+                        s,
+                        train={f: r[fold[f] != k] for f, r in rows.items()},
+                        test={f: r[fold[f] == k] for f, r in rows.items()},
+                    )
+                )
+        return out
+    if kind == "ood":
+        every = np.sort(np.concatenate(list(rows.values())))
+        return [
+            Split(
+                "ood",
+                0,
+                train={f: np.setdiff1d(every, r) for f, r in rows.items()},
+                test=dict(rows),
+            )
+        ]
+    raise ValueError(f"split kind must be one of {list(SPLIT_KINDS)} (got {kind!r})")
+
+
+def masked_split(name: str, seed: int, rows: dict[str, np.ndarray], train: np.ndarray) -> Split:
+    """The split that puts each family's rows where ``train`` is true in train, the rest in test."""
+    return Split(
+        name,
+        seed,
+        train={f: r[train[r]] for f, r in rows.items()},
+        test={f: r[~train[r]] for f, r in rows.items()},
+    )
