@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import math
 import os
 import uuid
 from collections.abc import Collection
@@ -49,6 +48,7 @@ from routerbench.cluster.resume import code_versions
 from routerbench.engine.errors import DataError
 from routerbench.sweeps.labels import ONE_POINT_NOTE
 from routerbench.sweeps.report import SMALL_NOTE
+from routerbench.sweeps.text import interval, num
 
 KEEP = 14  # published versions kept (a reader of an older one may find it gone)
 PRUNE_GRACE = dt.timedelta(minutes=10)  # a version younger than this is never pruned
@@ -72,18 +72,6 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in r.items()} for r in recs]
 
 
-def _ci(x: Any, lo: Any, hi: Any) -> str:
-    x, lo, hi = float(x), float(lo), float(hi)
-    if math.isnan(x):
-        return ""
-    return f"{x:.4f}" if math.isnan(lo) else f"{x:.4f} [{lo:.4f}, {hi:.4f}]"
-
-
-def _usd(x: Any) -> str:
-    x = float(x)
-    return "" if math.isnan(x) else f"{x:.6f}"
-
-
 _MD_ROUTERS = (
     "| rank | band | router | AIQ [95% CI] | gap closed [95% CI] | max quality [95% CI] "
     "| cost at max ($/query) | cost to match best single ($/query) |",
@@ -100,11 +88,11 @@ def _md_row(r: Any, head: list[str]) -> str:
     mark = "\\*" if r.small_sample else ""
     cells = [
         *head,
-        f"{_ci(r.aiq, r.aiq_lo, r.aiq_hi)}{mark}",
-        _ci(r.gap_closed, r.gap_closed_lo, r.gap_closed_hi),
-        f"{_ci(r.max_quality, r.max_quality_lo, r.max_quality_hi)}{mark}",
-        _usd(r.cost_at_max_quality),
-        _usd(r.cost_to_match_best_single),
+        f"{interval(r.aiq, r.aiq_lo, r.aiq_hi, blank='')}{mark}",
+        interval(r.gap_closed, r.gap_closed_lo, r.gap_closed_hi, blank=""),
+        f"{interval(r.max_quality, r.max_quality_lo, r.max_quality_hi, blank='')}{mark}",
+        num(r.cost_at_max_quality, 6, blank=""),
+        num(r.cost_to_match_best_single, 6, blank=""),
     ]
     return "| " + " | ".join(cells) + " |"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from string import Template
 from typing import Any
 
@@ -22,6 +21,7 @@ import pandas as pd
 
 from routerbench.sweeps.labels import ONE_POINT_NOTE
 from routerbench.sweeps.schema import MIN_N, SMALL_N
+from routerbench.sweeps.text import bounds, missing
 
 # Shown columns of the routers' table: (table column, header, kind); "ci" renders the interval
 # of the column before it.
@@ -223,21 +223,17 @@ def _e(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _nan(x: Any) -> bool:
-    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
-
-
 def _cell(row: dict[Any, Any], col: str, kind: str) -> str:
     v = row[col]
     small = row.get("small_sample") in (True, 1)  # absent, or NaN on an 'overall' row: no
     if kind == "ci":
         hi = row.get(col.removesuffix("_lo") + "_hi")
-        text = "" if _nan(v) or _nan(hi) else f"[{v:.4f}, {hi:.4f}]"
+        text = bounds(v, hi)
         if small and text:
             return f'<td class="ci" data-v="{_e(text)}" title="{_e(SMALL)}">{_e(text)} *</td>'
         return f'<td class="ci" data-v="{_e(text)}">{_e(text)}</td>'
     if kind in ("num", "usd"):
-        if _nan(v):
+        if missing(v):
             return '<td class="num" data-v=""></td>'
         if col in ("rank", "band", "n_test"):
             text = str(int(v)) + (" *" if small and col == "n_test" else "")

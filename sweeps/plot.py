@@ -19,6 +19,7 @@ import pandas as pd
 
 from routerbench.sweeps.schema import MIN_N
 from routerbench.sweeps.summary import complete
+from routerbench.sweeps.text import interval, num
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -68,16 +69,10 @@ def wrap(text: str, width: int = WIDTH) -> str:
     return "\n".join(textwrap.wrap(text, width, max_lines=2, placeholder=" …")) or text
 
 
-def _num(row: pd.Series, col: str, fmt: str) -> str:
-    v = row.get(col, np.nan)
-    return "" if v is None or not np.isfinite(v) else format(v, fmt)
-
-
 def router_entry(row: pd.Series) -> str:
     """A router's legend entry: ``label (AIQ x [lo, hi], gap closed y)``, wrapped."""
-    ci = _num(row, "aiq_lo", ".3f")
-    stats = f"AIQ {row['aiq']:.3f}" + (f" [{ci}, {_num(row, 'aiq_hi', '.3f')}]" if ci else "")
-    gap = _num(row, "gap_closed", ".2f")
+    stats = f"AIQ {interval(row['aiq'], row.get('aiq_lo'), row.get('aiq_hi'), 3)}"
+    gap = num(row.get("gap_closed"), 2, blank="")
     stats += f", gap closed {gap}" if gap else ""
     one = f"{row['label']} ({stats})"
     return one if len(one) <= ONE_LINE else f"{wrap(str(row['label']))}\n({stats})"

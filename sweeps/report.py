@@ -24,6 +24,7 @@ from routerbench.sweeps.compare import paired, pairs, rank_bands
 from routerbench.sweeps.labels import ONE_POINT_NOTE, label
 from routerbench.sweeps.schema import MIN_N, SMALL_N
 from routerbench.sweeps.summary import LIST_COLUMNS, complete
+from routerbench.sweeps.text import interval, missing, num
 
 __all__ = [
     "COLUMNS",
@@ -126,25 +127,9 @@ def _columns(columns: Sequence[str] | None, curves: pd.DataFrame) -> list[str] |
 
 
 # --------------------------------------------------------------------------------- cells
-def _nan(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _f(v: Any, d: int = 4) -> str:
-    return "-" if _nan(v) else f"{float(v):.{d}f}"
-
-
-def _ci(x: Any, lo: Any, hi: Any, d: int = 4) -> str:
-    if _nan(x):
-        return "-"
-    if _nan(lo) or _nan(hi):
-        return _f(x, d)
-    return f"{_f(x, d)} [{_f(lo, d)}, {_f(hi, d)}]"
-
-
 def _upstream(r: Mapping[str, Any]) -> str:
-    if not _nan(r["aiq_upstream"]):
-        return _f(r["aiq_upstream"])
+    if not missing(r["aiq_upstream"]):
+        return num(r["aiq_upstream"])
     return "-"
 
 
@@ -157,7 +142,7 @@ def _value(col: str, v: Any) -> str:
     if isinstance(v, bool | np.bool_):
         return str(bool(v)).lower()
     if isinstance(v, float | np.floating):
-        return _f(v, 6 if col in COSTS else 4)
+        return num(v, 6 if col in COSTS else 4)
     return "" if v is None else str(v)
 
 
@@ -168,12 +153,14 @@ def _default(r: Mapping[str, Any], mark: str, ref: bool) -> dict[str, str]:
         "rank": "" if r["rank"] is None else str(r["rank"]),
         "band": "" if r["band"] is None else str(r["band"]),
         "label": str(r["label"]),
-        "AIQ [95% CI]": _ci(r["aiq"], r["aiq_lo"], r["aiq_hi"]),
-        "gap closed [95% CI]": _ci(r["gap_closed"], r["gap_closed_lo"], r["gap_closed_hi"], 3),
-        "max quality [95% CI]": _ci(r["max_quality"], r["max_quality_lo"], r["max_quality_hi"]),
-        "cost at max ($/query)": _f(r["cost_at_max_quality"], 6),
+        "AIQ [95% CI]": interval(r["aiq"], r["aiq_lo"], r["aiq_hi"]),
+        "gap closed [95% CI]": interval(r["gap_closed"], r["gap_closed_lo"], r["gap_closed_hi"], 3),
+        "max quality [95% CI]": interval(
+            r["max_quality"], r["max_quality_lo"], r["max_quality_hi"]
+        ),
+        "cost at max ($/query)": num(r["cost_at_max_quality"], 6),
         "calc_AIQ (original)": _upstream(r),
-        "test prompts": "" if _nan(n) else f"{int(n)}{mark if r['small_sample'] else ''}",
+        "test prompts": "" if missing(n) else f"{int(n)}{mark if r['small_sample'] else ''}",
     }
     if ref:
         del cells["rank"], cells["band"]
@@ -209,8 +196,8 @@ def _part(g: pd.DataFrame, fmt: str, cols: list[str] | None) -> str:
 def _section(g: pd.DataFrame, fmt: str, cols: list[str] | None) -> str:
     """One family and split: heading (test prompts, AIQ cost range), routers, references."""
     first = g.iloc[0]
-    n = "" if _nan(first["n_test"]) else f"{int(first['n_test'])} test prompts; "
-    rng = f"AIQ cost range [{_f(first['c_min'], 6)}, {_f(first['c_max'], 6)}] $/query"
+    n = "" if missing(first["n_test"]) else f"{int(first['n_test'])} test prompts; "
+    rng = f"AIQ cost range [{num(first['c_min'], 6)}, {num(first['c_max'], 6)}] $/query"
     md = fmt == "markdown"
     title = f"{first['family']}, split {first['split']}"
     out = [f"### {title}\n\n{n}{rng}" if md else f"{title}: {n}{rng}"]
@@ -363,7 +350,7 @@ def _which(df: pd.DataFrame, name: str) -> pd.Series:
 def _diff(p: Mapping[Any, Any], m: str) -> tuple[str, str]:
     """A paired difference with its interval, and whether it is significant."""
     d, lo, hi = p[f"{m}_diff"], p[f"{m}_diff_lo"], p[f"{m}_diff_hi"]
-    if _nan(lo) or _nan(hi):
+    if missing(lo) or missing(hi):
         return f"{d:+.4f}", "n/a (no replicates)"
     return f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]", "yes" if p[f"{m}_significant"] else "no"
 
@@ -384,7 +371,7 @@ def compare_text(
             continue
         ra, rb = ga.iloc[0], gb.iloc[0]
         p = paired(ra, rb, confidence)
-        own = [_ci(r["aiq"], r["aiq_lo"], r["aiq_hi"]) for r in (ra, rb)]
+        own = [interval(r["aiq"], r["aiq_lo"], r["aiq_hi"]) for r in (ra, rb)]
         where = [str(ra["family"]), str(ra["split"])]
         rows.append([*where, *own, *_diff(p, "aiq"), *_diff(p, "max_quality")])
     if len(rows) == 1:
