@@ -1,6 +1,8 @@
 """Evaluate cells on Ray: actors hold prompt shards, the driver reduces their block statistics.
 
-Layout of a run (per data set and set of splits, reused across calls, e.g. by Optuna's batches):
+This module is the driver; the remote side (fit tasks, shard actors) is :mod:`.ray_actors`, the
+placement arithmetic :mod:`.ray_layout`. Layout of a run (per data set and set of splits, reused
+across calls, e.g. by Optuna's batches):
 
 - Each (split, family) pair's test prompts are cut into blocks of ``BLOCK`` rows, counted from the
   family's first test prompt. Blocks go to the actors largest first, each to the least-loaded
@@ -12,8 +14,9 @@ Layout of a run (per data set and set of splits, reused across calls, e.g. by Op
   it (zero-copy for its arrays) and returns one :class:`BlockStats` per block, with its index.
 - The driver adds block statistics in block order (:func:`reduce_stats`), exactly as
   :func:`evaluate_cell` does in one process: the numbers are bit-identical for any number of actors
-  or nodes. Actors evaluate with the driver's BLAS thread count, so BLAS products whose sums
-  OpenBLAS splits by thread (the bootstrap's) come out as in the driver's process.
+  or nodes. Every BLAS product that reaches the results (the bootstrap's and the predictors')
+  runs on one BLAS thread (:func:`~routerbench.engine.evaluate.one_blas_thread`), in the driver
+  and in the actors alike, so sums that OpenBLAS would split by thread come out the same.
 
 Faults: an actor that dies (killed, or its node lost) is replaced by a new actor holding the same
 shard, and the calls it had not answered are sent to the replacement; answers are keyed by
@@ -23,19 +26,16 @@ fitted routers lost with a node are rebuilt from their lineage.
 
 from __future__ import annotations
 
-import atexit
-import dataclasses
-import heapq
+import contextlib
 import itertools
 import logging
 import os
 import re
-import resource
 import shutil
 import socket
-import sys
 import tempfile
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,135 +46,27 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from routerbench.cluster.ray_actors import Actor, fit_family
+from routerbench.cluster.ray_layout import cpus, plan_shards, store_size
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import ClusterError, UsageError
-from routerbench.engine.evaluate import BLOCK
 from routerbench.sweeps.cells import (
     BlockStats,
     Cell,
     CellResult,
     FamilyFit,
-    _error,
-    fit_cell,
     reduce_stats,
-    shard_stats,
 )
 from routerbench.sweeps.split import Split
 
-# Set before starting a local Ray (see ARCHITECTURE.md): no usage reporting, no auth token written
-# under ~/.ray, and loopback only.
+# Set while a local Ray starts (its processes inherit them): no usage reporting, no auth token
+# written under ~/.ray, and Ray's processes bound to the loopback interface only.
 LOCAL_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
 }
 WINDOW = 3  # calls in flight per actor: one running, the next ones queued behind it
-MiB = 1 << 20
-
-
-# ------------------------------------------------------------------------------ remote side
-# Training sets a fit worker has unpickled, by object id. Unpickling one (its prompt ids, eval
-# names and families are Python strings) cost more than most fits, once per (cell, family); kept,
-# it is once per family and worker. At most TRAIN_CACHE are kept (a new run replaces the old).
-_TRAIN: dict[str, RoutingData] = {}
-TRAIN_CACHE = 16
-
-
-@ray.remote(num_cpus=1)
-def _fit(
-    train: list[Any], test_rows: np.ndarray, cell: Cell, seed: int, family: str, fail_fast: bool
-) -> FamilyFit:
-    """Fit ``cell`` on one family's training rows: all of ``train[0]``, an object ref (passed
-    in a list so that this worker can reuse the unpickled set)."""
-    key = train[0].hex()
-    if key not in _TRAIN:
-        if len(_TRAIN) >= TRAIN_CACHE:
-            _TRAIN.clear()
-        _TRAIN[key] = ray.get(train[0])
-    data = _TRAIN[key]
-    split = Split(
-        cell.split, seed, train={family: np.arange(data.n_prompts)}, test={family: test_rows}
-    )
-    return fit_cell(data, cell, split, fail_fast=fail_fast)[0]
-
-
-def _peak_rss() -> int:
-    """This process's peak resident memory in bytes."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
-
-
-def array_bytes(data: RoutingData) -> int:
-    """Bytes of a data set's arrays: numeric buffers, plus the strings of its object arrays."""
-    total = 0
-    for f in dataclasses.fields(data):
-        arr = getattr(data, f.name)
-        if isinstance(arr, np.ndarray):
-            total += arr.nbytes
-            if arr.dtype == object:
-                total += sum(sys.getsizeof(s) for s in arr)
-    return total
-
-
-class ShardActor:
-    """Holds one shard of test prompts and evaluates fitted routers on its blocks.
-
-    ``plan[key]`` gives, for (split, family) pair ``key``, the global indices of this shard's
-    blocks and the shard-local rows of those blocks, concatenated in block order (every block but
-    a family's last is whole, so block ``i`` of the local rows is global block ``blocks[i]``).
-    """
-
-    def __init__(self, shard: list[Any]) -> None:
-        self._baseline = _peak_rss()
-        self._data: RoutingData
-        self._plan: dict[int, tuple[np.ndarray, np.ndarray]]
-        self._data, self._plan = ray.get(shard[0])
-        self._bytes = array_bytes(self._data)
-
-    def ready(self) -> bool:
-        """True once the shard is loaded."""
-        return True
-
-    def evaluate(
-        self, fit: FamilyFit, key: int, opts: dict[str, Any]
-    ) -> list[tuple[int, BlockStats]] | tuple[int, str]:
-        """``[(block index, statistics)]`` of this shard's blocks of the fit's family, or
-        ``(block index, error)`` for the first block that failed (unless ``fail_fast``)."""
-        blocks, rows = self._plan[key]
-        if fit.fitted is None:
-            return []
-        local = dataclasses.replace(fit, test_rows=rows)
-        out = []
-        for i, b in enumerate(blocks.tolist()):
-            try:
-                [st] = shard_stats(
-                    self._data,
-                    local,
-                    i * BLOCK,
-                    (i + 1) * BLOCK,
-                    bootstrap=opts["bootstrap"],
-                    seed=opts["seed"],
-                )
-            except Exception as e:
-                if opts["fail_fast"]:
-                    raise
-                return (b, _error(e))
-            out.append((b, st))
-        return out
-
-    def info(self) -> dict[str, Any]:
-        """Where this actor runs and its memory: peak RSS before and after loading and working."""
-        return {
-            "node_id": ray.get_runtime_context().get_node_id(),
-            "pid": os.getpid(),
-            "rows": self._data.n_prompts,
-            "shard_bytes": self._bytes,
-            "baseline_rss": self._baseline,
-            "peak_rss": _peak_rss(),
-        }
-
-
-_Actor = ray.remote(ShardActor)
 
 
 # ------------------------------------------------------------------------------ driver side
@@ -251,8 +143,7 @@ class RayExecutor:
         self.nodes = list(nodes) if nodes else None
         self.replacements = 0  # actors replaced after dying, over this executor's life
         self.last_run: dict[str, float] = {}
-        self._owns_ray = False
-        self._tmpdir: str | None = None
+        self._stop_own_ray: weakref.finalize | None = None  # set when this executor starts Ray
         self._layout: _Layout | None = None
         self._seq = itertools.count()
 
@@ -266,12 +157,9 @@ class RayExecutor:
     def close(self) -> None:
         """Stop the actors, release stored objects, and stop Ray if this executor started it."""
         self.close_actors()
-        if self._owns_ray:
-            ray.shutdown()
-            self._owns_ray = False
-        if self._tmpdir:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
+        if self._stop_own_ray is not None:
+            self._stop_own_ray()  # runs once: here, or when the executor is collected or at exit
+            self._stop_own_ray = None
 
     def _connect(self, data: RoutingData) -> None:
         if ray.is_initialized():
@@ -281,18 +169,16 @@ class RayExecutor:
             _check_reachable(self.address)
             ray.init(address=self.address, **opts)
             return
-        for k, v in LOCAL_ENV.items():
-            os.environ.setdefault(k, v)
-        self._tmpdir = tempfile.mkdtemp(prefix="rb-ray-")
-        ray.init(
-            num_cpus=_cpus(),
-            include_dashboard=False,
-            object_store_memory=_store_size(data),
-            _temp_dir=self._tmpdir,
-            **opts,
-        )
-        self._owns_ray = True
-        atexit.register(self.close)
+        tmpdir = tempfile.mkdtemp(prefix="rb-ray-")
+        with _environ(LOCAL_ENV):
+            ray.init(
+                num_cpus=cpus(),
+                include_dashboard=False,
+                object_store_memory=store_size(data),
+                _temp_dir=tmpdir,
+                **opts,
+            )
+        self._stop_own_ray = weakref.finalize(self, _stop_local_ray, tmpdir)
 
     @property
     def actors(self) -> list[Any]:
@@ -354,7 +240,7 @@ class RayExecutor:
             strategy = NodeAffinitySchedulingStrategy(slot.node, soft=False)
         # Ray's default actor resources: a CPU to be placed, none held while running (so fit tasks
         # still get the CPUs); never on a node started with no CPUs (a driver-only head).
-        slot.actor = _Actor.options(max_restarts=0, scheduling_strategy=strategy).remote(
+        slot.actor = Actor.options(max_restarts=0, scheduling_strategy=strategy).remote(
             [slot.shard]
         )
 
@@ -437,7 +323,7 @@ class RayExecutor:
             key = lay.keys.get((split.name, fam))
             if key is None:
                 continue
-            ref = _fit.remote(
+            ref = fit_family.remote(
                 [lay.train_ref(split, fam)], lay.test_refs[key], cell, split.seed, fam,
                 opts["fail_fast"],
             )  # fmt: skip
@@ -490,58 +376,6 @@ class RayExecutor:
         self._start(lay.slots[j])
 
 
-def plan_shards(
-    splits: dict[str, Split], n: int
-) -> tuple[
-    dict[tuple[str, str], int], dict[int, int], list[dict[int, tuple[np.ndarray, np.ndarray]]]
-]:
-    """Cut every (split, family) pair's test rows into blocks and deal them to ``n`` shards (fewer
-    if there are fewer blocks): pair keys, blocks per pair, and per shard ``{pair: (block
-    indices, their rows)}``; every shard gets at least one block.
-
-    Pairs with no test or no training rows are left out (:func:`fit_cell` skips them too).
-    """
-    pairs = [
-        ((sp.name, fam), rows)
-        for sp in splits.values()
-        for fam, rows in sp.test.items()
-        if len(rows) and len(sp.train[fam])
-    ]
-    keys = {pair: key for key, (pair, _) in enumerate(pairs)}
-    n_blocks = {key: -(-len(rows) // BLOCK) for key, (_, rows) in enumerate(pairs)}
-    sizes = [min(BLOCK, len(rows) - s) for _, rows in pairs for s in range(0, len(rows), BLOCK)]
-    n = min(n, len(sizes))
-    owners = assign_blocks(sizes, n)
-    parts: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in range(n)]
-    offset = 0
-    for key, (_, rows) in enumerate(pairs):
-        owner = owners[offset : offset + n_blocks[key]]
-        offset += n_blocks[key]
-        for j in np.unique(owner).tolist():
-            mine = np.flatnonzero(owner == j)
-            parts[j][key] = (
-                mine,
-                np.concatenate([rows[b * BLOCK : (b + 1) * BLOCK] for b in mine]),
-            )
-    return keys, n_blocks, parts
-
-
-def assign_blocks(sizes: Sequence[int], n: int) -> np.ndarray:
-    """Owner (0..n-1) of each block: largest blocks first, each to the least-loaded actor (the
-    lowest index on ties), so the actors' rows differ by at most one block.
-
-    >>> assign_blocks([4096, 4096, 4096, 100, 50], 2).tolist()
-    [0, 1, 0, 1, 1]
-    """
-    owner = np.empty(len(sizes), dtype=np.int64)
-    heap = [(0, j) for j in range(n)]
-    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-        load, j = heapq.heappop(heap)
-        owner[i] = j
-        heapq.heappush(heap, (load + sizes[i], j))
-    return owner
-
-
 def _reduce(o: _Open) -> CellResult:
     """The cell's result: per family (in the split's order), block statistics in block order."""
     res = CellResult(o.cell)
@@ -551,11 +385,26 @@ def _reduce(o: _Open) -> CellResult:
             fit.fitted, fit.error = None, o.errors[key][1]
         got = o.blocks.get(key, {})
         blocks = [got[b] for b in sorted(got)] if fit.fitted is not None else []
-        part = reduce_stats(fit, blocks)
-        res.rows += part.rows
-        res.exact.update(part.exact)
-        res.boot.update(part.boot)
+        res.add(reduce_stats(fit, blocks))
     return res
+
+
+def _stop_local_ray(tmpdir: str) -> None:
+    """Stop the local Ray an executor started and remove its temporary folder."""
+    ray.shutdown()
+    shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _environ(defaults: dict[str, str]) -> Iterator[None]:
+    """Set the variables of ``defaults`` that are unset, for the duration of the block only."""
+    added = {k: v for k, v in defaults.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _same_split(split: Split, known: dict[str, Split]) -> bool:
@@ -570,24 +419,6 @@ def _same_split(split: Split, known: dict[str, Split]) -> bool:
 
 def _alive_nodes() -> set[str]:
     return {n["NodeID"] for n in ray.nodes() if n["Alive"]}
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _store_size(data: RoutingData) -> int:
-    """Object store for a local Ray: room for the data about twice (shards, training sets and
-    fitted routers), at least 256 MiB, at most 30% of this machine's memory."""
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        ram = 8 << 30
-    want = max(256 * MiB, int(2.5 * array_bytes(data)))
-    return int(min(want, max(256 * MiB, 0.3 * ram)))
 
 
 def _check_reachable(address: str) -> None:

@@ -16,6 +16,7 @@ from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import RouterError, SpecError
 from routerbench.routers.base import check_data
 from routerbench.sweeps.cells import Cell, CellResult, evaluate_cell, plan_cells
+from routerbench.sweeps.search_space import check_space
 from routerbench.sweeps.spec import Spec
 from routerbench.sweeps.split import Split, make_splits, select_families
 from routerbench.sweeps.summary import GAP_REFERENCES, Results, single_model_ranges, summarize
@@ -116,8 +117,6 @@ def plan(spec: Spec, data: RoutingData) -> Plan:
         except RouterError as e:
             raise SpecError(f"{spec.source}: {e}") from None
     if spec.search["kind"] == "optuna":
-        from routerbench.sweeps.search import check_space  # search imports this module
-
         check_space(spec, (data.models, train))
     return Plan(data, fams, splits, cells)
 
@@ -140,6 +139,26 @@ def run_grid(
     on_result: Callable[[CellResult], None] | None = None,
 ) -> Results:
     """Evaluate every cell of the plan (``skip`` may supply stored results) and summarise."""
+    return evaluate_cells(
+        spec, p, p.cells, executor=executor, fail_fast=fail_fast, skip=skip, on_result=on_result
+    )
+
+
+def evaluate_cells(
+    spec: Spec,
+    p: Plan,
+    cells: Sequence[Cell],
+    *,
+    executor: Executor = local_executor,
+    fail_fast: bool = False,
+    skip: Callable[[Cell], CellResult | None] | None = None,
+    on_result: Callable[[CellResult], None] | None = None,
+) -> Results:
+    """Evaluate ``cells`` on the plan's splits with the spec's bootstrap and summarise them.
+
+    ``skip`` may supply a cell's stored result (it is then not evaluated); ``on_result`` sees each
+    new result as it arrives. Results are summarised in cell order, whatever order they came in.
+    """
     opts = {
         "bootstrap": spec.metrics["bootstrap"],
         "seed": spec.search["seed"],
@@ -147,7 +166,7 @@ def run_grid(
     }
     done: list[CellResult] = []
     todo = []
-    for cell in p.cells:
+    for cell in cells:
         stored = skip(cell) if skip else None
         if stored is not None:
             done.append(stored)

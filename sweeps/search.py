@@ -39,14 +39,11 @@ executor (:func:`routerbench.sweeps.cells.evaluate_cell`, here or on Ray).
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import fsspec
@@ -54,22 +51,16 @@ import numpy as np
 import optuna
 import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from routerbench.engine.data import RoutingData
-from routerbench.engine.errors import RouterError, SpecError
+from routerbench.engine.errors import RouterError
 from routerbench.engine.rng import stable_keys
 from routerbench.engine.storage import RETRY, write_bytes
-from routerbench.routers.base import check_data, create
 from routerbench.sweeps import schema
 from routerbench.sweeps.cells import Cell, CellResult
-from routerbench.sweeps.execute import Executor, Plan, local_executor
+from routerbench.sweeps.execute import Executor, Plan, evaluate_cells, local_executor
+from routerbench.sweeps.search_space import Searched, search_space, suggest
 from routerbench.sweeps.spec import Spec
 from routerbench.sweeps.split import Split
 from routerbench.sweeps.summary import Results, single_model_ranges, summarize
@@ -100,165 +91,6 @@ def validation_split(split: Split, fraction: float, seed: int) -> Split:
         train[fam] = np.sort(rows[perm[n_val:]])
         test[fam] = np.sort(rows[perm[:n_val]])
     return Split(f"{split.name}-validation", split.seed, train=train, test=test)
-
-
-# -------------------------------------------------------------------------------------- space
-@dataclass(frozen=True)
-class _Searched:
-    """One searched router: fixed params, distributions, and keys whose choices are JSON."""
-
-    name: str
-    params: dict[str, Any]
-    dists: dict[str, BaseDistribution]
-    json_keys: frozenset[str]
-    knobs: tuple[float, ...] | None
-
-
-def _primitive(v: Any) -> bool:
-    return v is None or isinstance(v, bool | int | float | str)
-
-
-def _distribution(at: str, raw: Any) -> tuple[BaseDistribution, bool]:
-    """A spec's ``{low, high[, log, step]}`` or ``{choices}`` as an Optuna distribution, and
-    whether its choices are JSON-encoded lists."""
-    if "choices" in raw:
-        choices = raw["choices"]
-        encoded = not all(_primitive(c) for c in choices)
-        if encoded:
-            choices = [json.dumps(list(c) if isinstance(c, tuple) else c) for c in choices]
-        return CategoricalDistribution(choices), encoded
-    low, high, step = raw["low"], raw["high"], raw.get("step")
-    bounds = [low, high] + ([step] if step is not None else [])
-    if not all(
-        isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in bounds
-    ):
-        raise SpecError(f"{at}: low, high and step must be finite numbers (got {raw!r})")
-    if step is not None and step <= 0:
-        raise SpecError(f"{at}: step must be > 0 (got {raw!r})")
-    log = raw.get("log", False)
-    if not isinstance(log, bool):
-        raise SpecError(f"{at}: log must be true or false (got {log!r})")
-    try:
-        if all(isinstance(x, int) for x in bounds):
-            return IntDistribution(low, high, log=log, step=step or 1), False
-        return FloatDistribution(float(low), float(high), log=log, step=step), False
-    except ValueError as e:
-        raise SpecError(f"{at}: {e} (got {raw!r})") from None
-
-
-def _decode(value: Any, encoded: bool) -> Any:
-    """A categorical value as the router takes it (JSON lists become tuples)."""
-    if not encoded:
-        return value
-    v = json.loads(value)
-    return tuple(v) if isinstance(v, list) else v
-
-
-def _candidates(dist: BaseDistribution, encoded: bool) -> list[Any]:
-    """The values a router is checked with: every choice, or both bounds."""
-    if isinstance(dist, CategoricalDistribution):
-        return [_decode(c, encoded) for c in dist.choices]
-    assert isinstance(dist, IntDistribution | FloatDistribution)
-    return [dist.low, dist.high]
-
-
-# The data's facts a space is checked against: model names, family -> fewest training prompts.
-Facts = tuple[tuple[str, ...], dict[str, int]]
-
-
-def _check_values(
-    at: str, name: str, params: dict[str, Any], values: dict[str, list[Any]], facts: Facts | None
-) -> None:
-    """Each candidate value must construct the router together with some candidates of the other
-    keys (hyperparameters may constrain each other), and fit the data where its facts are
-    known; else a SpecError naming the key."""
-    for key, own in values.items():
-        others = [k for k in values if k != key]
-        for v in own:
-            errors = []
-            for combo in itertools.product(*(values[k] for k in others)):
-                try:
-                    router = create(
-                        name, **{**params, **dict(zip(others, combo, strict=True)), key: v}
-                    )
-                    if facts is not None:  # model names only: a k too large for some
-                        check_data(router, facts[0], {})  # families fails those trials alone
-                    break
-                except RouterError as e:
-                    errors.append(e)
-            else:
-                raise SpecError(f"{at}.{key}': value {v!r} is refused: {errors[0]}")
-
-
-def _check_some_fit(
-    at: str, name: str, params: dict[str, Any], values: dict[str, list[Any]], facts: Facts
-) -> None:
-    """Some combination of candidate values must fit the data (``k`` at most some family's
-    training prompts): else no trial could complete. A value too large for some families only
-    fails those trials, recorded in the trials table."""
-    keys = list(values)
-    first = None
-    for combo in itertools.product(*(values[k] for k in keys)):
-        try:
-            check_data(create(name, **{**params, **dict(zip(keys, combo, strict=True))}), *facts)
-            return
-        except RouterError as e:
-            first = first or e
-    raise SpecError(f"{at}': no value of the space fits the data: {first}")
-
-
-def _search_space(spec: Spec, facts: Facts | None = None) -> list[_Searched]:
-    """The routers with a space, checked against the router (and the data's facts, when given)
-    before any trial runs."""
-    out: list[_Searched] = []
-    for i, r in enumerate(spec.routers):
-        if not r.space:
-            continue
-        if any(s.name == r.name for s in out):
-            raise SpecError(
-                f"{spec.source}: two routers named {r.name!r} have a space; give each router "
-                "name at most one space"
-            )
-        at = f"{spec.source}: 'routers[{i}].space"
-        raw = {**{k: {"choices": list(v)} for k, v in r.grid.items()}, **r.space}
-        dists: dict[str, BaseDistribution] = {}
-        json_keys: set[str] = set()
-        for key, entry in raw.items():
-            dists[key], encoded = _distribution(f"{at}.{key}'", entry)
-            if encoded:
-                json_keys.add(key)
-        values = {k: _candidates(d, k in json_keys) for k, d in dists.items()}
-        _check_values(at, r.name, dict(r.params), values, facts)
-        if facts is not None:
-            _check_some_fit(at, r.name, dict(r.params), values, facts)
-        out.append(_Searched(r.name, dict(r.params), dists, frozenset(json_keys), r.knobs))
-    return out
-
-
-def check_space(spec: Spec, facts: Facts | None = None) -> None:
-    """Refuse (one-line SpecError) a search space its routers cannot take, before any trial:
-    without ``facts`` before the data is read, with them against the data's models and
-    training-set sizes."""
-    _search_space(spec, facts)
-
-
-def _suggest(trial: Trial, space: list[_Searched]) -> tuple[_Searched, dict[str, Any]]:
-    """The trial's router and its full parameters (fixed ones included)."""
-    names = [s.name for s in space]
-    chosen = trial.suggest_categorical("router", names) if len(names) > 1 else names[0]
-    s = space[names.index(str(chosen))]
-    params = dict(s.params)
-    for key, dist in s.dists.items():
-        name = f"{s.name}.{key}" if len(names) > 1 else key
-        if isinstance(dist, IntDistribution):
-            v: Any = trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
-        elif isinstance(dist, FloatDistribution):
-            v = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
-        else:
-            assert isinstance(dist, CategoricalDistribution)
-            v = trial.suggest_categorical(name, dist.choices)  # type: ignore[arg-type]
-        params[key] = _decode(v, key in s.json_keys)
-    return s, params
 
 
 # -------------------------------------------------------------------------------------- study
@@ -392,8 +224,8 @@ def _objective(
 
 
 def _draw(
-    spec: Spec, space: list[_Searched], history: list[FrozenTrial], slot: int
-) -> tuple[FrozenTrial, _Searched, dict[str, Any]]:
+    spec: Spec, space: list[Searched], history: list[FrozenTrial], slot: int
+) -> tuple[FrozenTrial, Searched, dict[str, Any]]:
     """The parameters of the trial in ``slot``: drawn by a sampler seeded from (``search.seed``,
     slot) in a new in-memory study that holds only ``history`` (in slot order), so the draw is
     the same whatever a stopped process left in the stored study."""
@@ -407,13 +239,13 @@ def _draw(
     scratch.sampler = sampler
     scratch.add_trials(history)
     trial = scratch.ask()
-    router, params = _suggest(trial, space)
+    router, params = suggest(trial, space)
     return scratch.trials[-1], router, params
 
 
 def _ask(
     study: optuna.Study,
-    drawn: tuple[FrozenTrial, _Searched, dict[str, Any]],
+    drawn: tuple[FrozenTrial, Searched, dict[str, Any]],
     slot: int,
     split: Split,
 ) -> tuple[Trial, Cell | None]:
@@ -437,7 +269,7 @@ def _ask(
 
 def _search(
     study: optuna.Study,
-    space: list[_Searched],
+    space: list[Searched],
     spec: Spec,
     p: Plan,
     executor: Executor,
@@ -567,23 +399,10 @@ def run_optuna(
     Optuna journal that makes the search resumable (None: an in-memory study), opened with
     ``storage_options``.
     """
-    space = _search_space(spec)  # a bad space fails here, before the journal is touched
+    space = search_space(spec)  # a bad space fails here, before the journal is touched
     with _optuna_quiet(), journal_file(journal, storage_options) as (path, store):
         study = _study(spec, p.data, path)
         _search(study, space, spec, p, executor, quiet, store)
         table = trials_table(study, spec.search["objective"])
         final = _final_cells(spec, p, _best(study))
-    opts = {
-        "bootstrap": spec.metrics["bootstrap"],
-        "seed": spec.search["seed"],
-        "fail_fast": False,
-    }
-    splits = {s.name: s for s in p.splits}
-    results = sorted(executor(p.data, final, splits, opts), key=lambda r: r.cell.index)
-    res = summarize(
-        results,
-        single_model_ranges(p.data, p.splits),
-        aiq_range=spec.metrics["aiq_range"],
-        confidence=spec.metrics["confidence"],
-    )
-    return res, table
+    return evaluate_cells(spec, p, final, executor=executor), table

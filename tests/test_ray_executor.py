@@ -27,16 +27,10 @@ from ray._private.utils import get_ray_client_dependency_error  # as `ray start`
 from ray.cluster_utils import Cluster
 
 from routerbench.cluster.cli import build_parser, main
-from routerbench.cluster.ray_executor import (
-    LOCAL_ENV,
-    ClusterError,
-    RayExecutor,
-    assign_blocks,
-    make_executor,
-    plan_shards,
-)
+from routerbench.cluster.ray_executor import LOCAL_ENV, RayExecutor, _environ, make_executor
+from routerbench.cluster.ray_layout import assign_blocks, plan_shards
 from routerbench.engine import io, synth
-from routerbench.engine.errors import RouterError, UsageError
+from routerbench.engine.errors import ClusterError, RouterError, UsageError
 from routerbench.engine.evaluate import BLOCK
 from routerbench.sweeps.cells import CellResult
 from routerbench.sweeps.execute import Plan, plan, run_grid
@@ -330,11 +324,12 @@ class TestActorKilled:
     def test_cluster_error_is_one_line(self, monkeypatch, capsys) -> None:
         """The command prints a ClusterError as one line and exits 1 (a fault, not bad input)."""
         from routerbench.cluster import cli
+        from routerbench.cluster.cli import run as cli_run
 
         def boom(args: object) -> int:
             raise ClusterError("Ray actors died 9 times (limit 8)")
 
-        monkeypatch.setattr(cli, "cmd_run", boom)
+        monkeypatch.setattr(cli_run, "cmd_run", boom)
         assert cli.main(["run"]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "died 9 times" in err[0] and "Traceback" not in err[0]
@@ -611,3 +606,16 @@ class TestDeployFiles:
         for argv in nightly:
             args = build_parser().parse_args(argv)
             assert all((ROOT / s).is_file() for s in args.specs)
+
+
+class TestEnviron:
+    def test_sets_unset_variables_for_the_block_only(self, monkeypatch) -> None:
+        """Ray's local settings are set only while Ray starts: an unset variable is removed
+        afterwards and a variable the user set is never overridden."""
+        monkeypatch.delenv("RB_TEST_UNSET", raising=False)
+        monkeypatch.setenv("RB_TEST_USER", "mine")
+        with _environ({"RB_TEST_UNSET": "1", "RB_TEST_USER": "theirs"}):
+            assert os.environ["RB_TEST_UNSET"] == "1"
+            assert os.environ["RB_TEST_USER"] == "mine"
+        assert "RB_TEST_UNSET" not in os.environ
+        assert os.environ["RB_TEST_USER"] == "mine"

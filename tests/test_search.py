@@ -588,8 +588,8 @@ class TestCli:
     ) -> None:
         """`routerbench run --out s3://…` keeps the study's journal beside the run: stopped
         mid-batch, the rerun writes the tables of an uninterrupted run."""
-        import routerbench.cluster.cli as cli
-        from routerbench.cluster import store
+        from routerbench.cluster.cli import run as cli_run
+        from routerbench.engine import storage as store
 
         spec = tmp_path / "search.toml"
         spec.write_text(
@@ -617,7 +617,7 @@ class TestCli:
         argv = ["run", str(spec), "--run-id", "r", "--quiet", "--no-plots", *opts]
         assert main([*argv, "--out", f"{base}/whole"]) == 0
         with monkeypatch.context() as m:
-            m.setattr(cli, "_executor", lambda args: _interrupting(4))
+            m.setattr(cli_run, "executor", lambda args: _interrupting(4))
             assert main([*argv, "--out", f"{base}/resumed"]) == 130
         assert store.exists(f"{base}/resumed/r/study.journal", so)
         assert main([*argv, "--out", f"{base}/resumed"]) == 0
@@ -632,10 +632,10 @@ class TestCli:
 
     def test_shipped_spec_valid(self) -> None:
         """sweeps/optuna-knn-mlp.toml validates: 50 TPE trials over knn and mlp spaces."""
-        from routerbench.sweeps.search import _search_space
+        from routerbench.sweeps.search_space import search_space
         from routerbench.sweeps.spec import load
 
         spec = load(str(ROOT / "sweeps" / "optuna-knn-mlp.toml"))
         assert spec.search["kind"] == "optuna" and spec.search["trials"] == 50
-        assert [s.name for s in _search_space(spec)] == ["knn", "mlp"]
+        assert [s.name for s in search_space(spec)] == ["knn", "mlp"]
         assert main(["validate", str(ROOT / "sweeps" / "optuna-knn-mlp.toml")]) == 0

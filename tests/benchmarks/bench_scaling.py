@@ -29,7 +29,8 @@ from typing import Any
 
 import pandas as pd
 
-from routerbench.cluster.ray_executor import array_bytes, make_executor
+from routerbench.cluster.ray_executor import make_executor
+from routerbench.cluster.ray_layout import array_bytes
 from routerbench.engine import synth
 from routerbench.sweeps.cells import CellResult
 from routerbench.sweeps.execute import Executor, local_executor, plan, run_grid

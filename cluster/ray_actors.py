@@ -1,0 +1,113 @@
+"""The remote side of the Ray executor: fit tasks and the actors that hold shards of test prompts.
+
+Both run the same functions as one process does (:func:`~routerbench.sweeps.cells.fit_cell`,
+:func:`~routerbench.sweeps.cells.shard_stats`), so their numbers are the in-process numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import sys
+from typing import Any
+
+import numpy as np
+import ray
+
+from routerbench.cluster.ray_layout import array_bytes
+from routerbench.engine.data import RoutingData
+from routerbench.engine.evaluate import BLOCK
+from routerbench.sweeps.cells import BlockStats, Cell, FamilyFit, _error, fit_cell, shard_stats
+from routerbench.sweeps.split import Split
+
+# Training sets a fit worker has unpickled, by object id. Unpickling one (its prompt ids, eval
+# names and families are Python strings) cost more than most fits, once per (cell, family); kept,
+# it is once per family and worker. At most TRAIN_CACHE are kept (a new run replaces the old).
+_TRAIN: dict[str, RoutingData] = {}
+TRAIN_CACHE = 16
+
+
+@ray.remote(num_cpus=1)
+def fit_family(
+    train: list[Any], test_rows: np.ndarray, cell: Cell, seed: int, family: str, fail_fast: bool
+) -> FamilyFit:
+    """Fit ``cell`` on one family's training rows: all of ``train[0]``, an object ref (passed
+    in a list so that this worker can reuse the unpickled set)."""
+    key = train[0].hex()
+    if key not in _TRAIN:
+        if len(_TRAIN) >= TRAIN_CACHE:
+            _TRAIN.clear()
+        _TRAIN[key] = ray.get(train[0])
+    data = _TRAIN[key]
+    split = Split(
+        cell.split, seed, train={family: np.arange(data.n_prompts)}, test={family: test_rows}
+    )
+    return fit_cell(data, cell, split, fail_fast=fail_fast)[0]
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+class ShardActor:
+    """Holds one shard of test prompts and evaluates fitted routers on its blocks.
+
+    ``plan[key]`` gives, for (split, family) pair ``key``, the global indices of this shard's
+    blocks and the shard-local rows of those blocks, concatenated in block order (every block but
+    a family's last is whole, so block ``i`` of the local rows is global block ``blocks[i]``).
+    """
+
+    def __init__(self, shard: list[Any]) -> None:
+        self._baseline = peak_rss()
+        self._data: RoutingData
+        self._plan: dict[int, tuple[np.ndarray, np.ndarray]]
+        self._data, self._plan = ray.get(shard[0])
+        self._bytes = array_bytes(self._data)
+
+    def ready(self) -> bool:
+        """True once the shard is loaded."""
+        return True
+
+    def evaluate(
+        self, fit: FamilyFit, key: int, opts: dict[str, Any]
+    ) -> list[tuple[int, BlockStats]] | tuple[int, str]:
+        """``[(block index, statistics)]`` of this shard's blocks of the fit's family, or
+        ``(block index, error)`` for the first block that failed (unless ``fail_fast``)."""
+        blocks, rows = self._plan[key]
+        if fit.fitted is None:
+            return []
+        local = dataclasses.replace(fit, test_rows=rows)
+        out = []
+        for i, b in enumerate(blocks.tolist()):
+            try:
+                [st] = shard_stats(
+                    self._data,
+                    local,
+                    i * BLOCK,
+                    (i + 1) * BLOCK,
+                    bootstrap=opts["bootstrap"],
+                    seed=opts["seed"],
+                )
+            except Exception as e:
+                if opts["fail_fast"]:
+                    raise
+                return (b, _error(e))
+            out.append((b, st))
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """Where this actor runs and its memory: peak RSS before and after loading and working."""
+        return {
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid(),
+            "rows": self._data.n_prompts,
+            "shard_bytes": self._bytes,
+            "baseline_rss": self._baseline,
+            "peak_rss": peak_rss(),
+        }
+
+
+Actor = ray.remote(ShardActor)

@@ -1,0 +1,102 @@
+"""Where a Ray run's work goes: blocks of test prompts dealt to shards, and sizes for a local Ray.
+
+Pure functions of the splits and the data (no Ray calls), so they are tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import os
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from routerbench.engine.data import RoutingData
+from routerbench.engine.evaluate import BLOCK
+from routerbench.sweeps.split import Split
+
+MiB = 1 << 20
+
+
+def array_bytes(data: RoutingData) -> int:
+    """Bytes of a data set's arrays: numeric buffers, plus the strings of its object arrays."""
+    total = 0
+    for f in dataclasses.fields(data):
+        arr = getattr(data, f.name)
+        if isinstance(arr, np.ndarray):
+            total += arr.nbytes
+            if arr.dtype == object:
+                total += sum(sys.getsizeof(s) for s in arr)
+    return total
+
+
+def plan_shards(
+    splits: dict[str, Split], n: int
+) -> tuple[
+    dict[tuple[str, str], int], dict[int, int], list[dict[int, tuple[np.ndarray, np.ndarray]]]
+]:
+    """Cut every (split, family) pair's test rows into blocks and deal them to ``n`` shards (fewer
+    if there are fewer blocks): pair keys, blocks per pair, and per shard ``{pair: (block
+    indices, their rows)}``; every shard gets at least one block.
+
+    Pairs with no test or no training rows are left out (:func:`fit_cell` skips them too).
+    """
+    pairs = [
+        ((sp.name, fam), rows)
+        for sp in splits.values()
+        for fam, rows in sp.test.items()
+        if len(rows) and len(sp.train[fam])
+    ]
+    keys = {pair: key for key, (pair, _) in enumerate(pairs)}
+    n_blocks = {key: -(-len(rows) // BLOCK) for key, (_, rows) in enumerate(pairs)}
+    sizes = [min(BLOCK, len(rows) - s) for _, rows in pairs for s in range(0, len(rows), BLOCK)]
+    n = min(n, len(sizes))
+    owners = assign_blocks(sizes, n)
+    parts: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in range(n)]
+    offset = 0
+    for key, (_, rows) in enumerate(pairs):
+        owner = owners[offset : offset + n_blocks[key]]
+        offset += n_blocks[key]
+        for j in np.unique(owner).tolist():
+            mine = np.flatnonzero(owner == j)
+            parts[j][key] = (
+                mine,
+                np.concatenate([rows[b * BLOCK : (b + 1) * BLOCK] for b in mine]),
+            )
+    return keys, n_blocks, parts
+
+
+def assign_blocks(sizes: Sequence[int], n: int) -> np.ndarray:
+    """Owner (0..n-1) of each block: largest blocks first, each to the least-loaded actor (the
+    lowest index on ties), so the actors' rows differ by at most one block.
+
+    >>> assign_blocks([4096, 4096, 4096, 100, 50], 2).tolist()
+    [0, 1, 0, 1, 1]
+    """
+    owner = np.empty(len(sizes), dtype=np.int64)
+    heap = [(0, j) for j in range(n)]
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        load, j = heapq.heappop(heap)
+        owner[i] = j
+        heapq.heappush(heap, (load + sizes[i], j))
+    return owner
+
+
+def cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def store_size(data: RoutingData) -> int:
+    """Object store for a local Ray: room for the data about twice (shards, training sets and
+    fitted routers), at least 256 MiB, at most 30% of this machine's memory."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = 8 << 30
+    want = max(256 * MiB, int(2.5 * array_bytes(data)))
+    return int(min(want, max(256 * MiB, 0.3 * ram)))
