@@ -1,9 +1,11 @@
-"""Import direction: engine, routers and sweeps never need ray or s3fs."""
+"""Import direction: engine <- routers <- sweeps <- cluster; the first three never need ray, s3fs."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 
 class TestImportBoundaries:
@@ -24,3 +26,43 @@ print('ok')
         )
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "ok"
+
+
+LAYERS = ("engine", "routers", "sweeps", "cluster")  # each may import only those before it
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_layers(source: str) -> set[str]:
+    """The routerbench layers a module's source imports, at top level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "routerbench" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+class TestLayering:
+    def test_no_layer_imports_a_later_one(self) -> None:
+        """engine <- routers <- sweeps <- cluster: no module imports from a layer after its own,
+        not even inside a function."""
+        wrong = []
+        for i, layer in enumerate(LAYERS):
+            files = sorted((ROOT / layer).rglob("*.py"))
+            assert files, f"no modules under {layer}/"
+            for f in files:
+                later = imported_layers(f.read_text()) & set(LAYERS[i + 1 :])
+                wrong += [f"{f.relative_to(ROOT)} imports routerbench.{x}" for x in sorted(later)]
+        assert wrong == []
+
+    def test_finds_function_level_imports(self) -> None:
+        """The check sees an import inside a function as well as a top-level one."""
+        src = "import os\n\ndef f():\n    from routerbench.cluster.cli import main\n"
+        assert imported_layers(src) == {"cluster"}
+        assert imported_layers("import routerbench.sweeps.spec as s\n") == {"sweeps"}
