@@ -1,4 +1,4 @@
-"""Import direction: engine <- routers <- sweeps <- cluster; the first three never need ray, s3fs."""
+"""Import direction: engine <- routers <- sweeps <- cluster; no ray or s3fs below cluster."""
 
 from __future__ import annotations
 
