@@ -33,15 +33,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from routerbench.engine.paths import (
-    StepSums,
-    _check_group,
-    _check_knobs,
-    _check_table,
-    _fsum0,
-    exact_group_sums,
-)
 from routerbench.engine.rng import GOLDEN, mix64, stable_keys
+from routerbench.engine.stepsums import (
+    StepSums,
+    check_group,
+    check_knobs,
+    check_table,
+    exact_group_sums,
+    fsum0,
+)
 
 __all__ = [
     "PROMPT_DOMAIN",
@@ -138,8 +138,8 @@ def family_theta(quality: np.ndarray, q: float = 0.95) -> float:
 def _check_cascade(
     quality: np.ndarray, cost: np.ndarray, order: np.ndarray, accept: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    quality = _check_table(quality, "quality")
-    cost = _check_table(cost, "cost", quality.shape)
+    quality = check_table(quality, "quality")
+    cost = check_table(cost, "cost", quality.shape)
     if (cost < 0).any():
         raise ValueError("cost must be >= 0")
     o = np.asarray(order)
@@ -200,8 +200,8 @@ class CascadePath:
     def at(self, budgets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Totals at each ``budgets[k]`` (> 0, inf allowed): ``cost_sum[g, k]``,
         ``quality_sum[g, k]``, ``count[g]``; equal to :func:`cascade_bruteforce`."""
-        budgets = _check_knobs(budgets, "budgets", positive=True)
-        cost_sum, quality_sum = (_fsum0(p) for p in self.steps.parts(budgets))
+        budgets = check_knobs(budgets, "budgets", positive=True)
+        cost_sum, quality_sum = (fsum0(p) for p in self.steps.parts(budgets))
         return cost_sum, quality_sum, self.count
 
     def breakpoints(self, group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -235,7 +235,7 @@ def cascade_path(
     """
     q, c, acc = _check_cascade(quality, cost, order, accept)
     n, n_pos = q.shape
-    g = _check_group(group, n, n_groups)
+    g = check_group(group, n, n_groups)
     spent = np.cumsum(c, axis=1)  # left to right, as the loop adds
     last = np.where(acc.any(1), acc.argmax(1), n_pos - 1)  # the last position ever called
     need = _least_budgets(c, spent, last)  # nondecreasing in k: check k implies checks < k
@@ -270,7 +270,7 @@ def cascade_bruteforce(
     ...                    np.array([3.0, 5.0]))[0].tolist()
     [[1.0, 3.0]]
     """
-    g = _check_group(group, np.shape(quality)[0], n_groups)
+    g = check_group(group, np.shape(quality)[0], n_groups)
     spent, last = cascade_outcomes(quality, cost, order, accept, budgets)
     out = np.stack([exact_group_sums(v, g, n_groups) for v in (spent, last)])  # [2, k, g]
     return out[0].T, out[1].T, np.bincount(g, minlength=n_groups)
@@ -294,7 +294,7 @@ def cascade_outcomes(
     """
     q, c, acc = _check_cascade(quality, cost, order, accept)
     n, n_pos = q.shape
-    budgets = _check_knobs(budgets, "budgets", positive=True)
+    budgets = check_knobs(budgets, "budgets", positive=True)
     spent_all, last_all = np.empty((budgets.size, n)), np.empty((budgets.size, n))
     for i, budget in enumerate(budgets):
         left, spent, last = np.full(n, budget), np.zeros(n), np.zeros(n)

@@ -8,6 +8,7 @@ message that says what must hold and what was found.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,120 @@ def _hash_array(h: Any, tag: bytes, arr: np.ndarray | None) -> None:
         h.update(memoryview(a.reshape(-1)).cast("B"))  # type: ignore[arg-type]
 
 
+def _outcome_arrays(
+    src: str, quality: Any, cost: Any, names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Copies of ``quality`` and ``cost`` as float64 ``[n, m]`` (n, m >= 1) and their m unique
+    model names."""
+    q = np.array(quality, dtype=np.float64, copy=True)
+    c = np.array(cost, dtype=np.float64, copy=True)
+    if q.ndim != 2:
+        raise DataError(f"{src}: quality must be a 2-D (prompts x models) array, got {q.ndim}-D")
+    n, m = q.shape
+    if c.shape != q.shape:
+        raise DataError(f"{src}: cost shape {c.shape} must equal quality shape {q.shape}")
+    if n == 0 or m == 0:
+        raise DataError(f"{src}: need at least one prompt and one model, got {n} x {m}")
+    models = tuple(str(x) for x in names)
+    _check_text(models, f"{src}: model names")
+    if len(models) != m:
+        raise DataError(f"{src}: {m} model columns but {len(models)} model names")
+    if len(set(models)) != m:
+        dup = sorted({x for x in models if models.count(x) > 1})
+        raise DataError(f"{src}: model names must be unique, repeated: {dup}")
+    return q, c, models
+
+
+def _check_outcomes(src: str, q: np.ndarray, c: np.ndarray, models: tuple[str, ...]) -> None:
+    """Quality in [0, 1] (or NaN) and not subnormal; cost finite, >= 0, NaN only where quality
+    is NaN, and small enough that any sum of costs stays finite."""
+    qfin = q[~np.isnan(q)]
+    if qfin.size and (qfin.min() < 0.0 or qfin.max() > 1.0):
+        bad = np.argwhere((q < 0) | (q > 1))[0]
+        raise DataError(
+            f"{src}: quality must lie in [0, 1], model {models[bad[1]]!r} has "
+            f"{q[bad[0], bad[1]]!r} at prompt row {bad[0]}"
+        )
+    if np.isinf(c).any():
+        bad = np.argwhere(np.isinf(c))[0]
+        raise DataError(f"{src}: cost must be finite, model {models[bad[1]]!r} row {bad[0]}")
+    neg = c < 0
+    if neg.any():
+        bad = np.argwhere(neg)[0]
+        raise DataError(
+            f"{src}: cost must be >= 0, model {models[bad[1]]!r} has {c[bad[0], bad[1]]!r} "
+            f"at prompt row {bad[0]}"
+        )
+    largest = float(np.nanmax(c)) if not np.isnan(c).all() else 0.0
+    if largest * c.size >= np.finfo(np.float64).max:  # any sum of costs must stay finite
+        raise DataError(
+            f"{src}: costs up to {largest:.3g} over {c.size} outcomes can sum past float64's "
+            "range; expected costs in USD per prompt"
+        )
+    tiny = (q > 0) & (q < np.finfo(np.float64).tiny)
+    if tiny.any():
+        bad = np.argwhere(tiny)[0]
+        raise DataError(
+            f"{src}: quality {q[bad[0], bad[1]]!r} of model {models[bad[1]]!r} at prompt row "
+            f"{bad[0]} is subnormal: expected a score in [0, 1] (a damaged file?)"
+        )
+    nan_cost = np.isnan(c) & ~np.isnan(q)
+    if nan_cost.any():
+        bad = np.argwhere(nan_cost)[0]
+        raise DataError(
+            f"{src}: cost is NaN where quality is known, model {models[bad[1]]!r} "
+            f"row {bad[0]} (NaN cost is allowed only for a missing outcome)"
+        )
+
+
+def _check_strings(
+    src: str,
+    n: int,
+    prompt_ids: Any,
+    eval_names: Any,
+    families: Any,
+    prompts: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Prompt ids (unique), eval names, families (derived from the eval names if None) and
+    prompts (if any) as object arrays of n texts."""
+    pids = _as_str_array(prompt_ids, f"{src}: prompt_ids", n)
+    if len(set(pids)) != n:
+        seen: set[str] = set()
+        dup = next(p for p in pids if p in seen or seen.add(p))  # type: ignore[func-returns-value]
+        raise DataError(f"{src}: prompt ids must be unique, {dup!r} is repeated")
+    evals = _as_str_array(eval_names, f"{src}: eval_names", n)
+    fams = (
+        families_of(evals) if families is None else _as_str_array(families, f"{src}: families", n)
+    )
+    if prompts is not None:
+        prompts = _as_str_array(prompts, f"{src}: prompts", n)
+    return pids, evals, fams, prompts
+
+
+def _check_optional(
+    src: str, shape: tuple[int, int], features: Any, latency: Any
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``features[n, d]`` (finite) and ``latency`` of the outcomes' shape (finite, >= 0, or
+    NaN), each None if not given."""
+    n = shape[0]
+    feats = None
+    if features is not None:
+        feats = np.asarray(features, dtype=np.float64)
+        if feats.ndim != 2 or feats.shape[0] != n:
+            raise DataError(f"{src}: features must be (n={n}, d), got shape {feats.shape}")
+        if not np.isfinite(feats).all():
+            raise DataError(f"{src}: features must be finite")
+    lat = None
+    if latency is not None:
+        lat = np.array(latency, dtype=np.float64, copy=True)
+        if lat.shape != shape:
+            raise DataError(f"{src}: latency shape {lat.shape} must equal {shape}")
+        known = lat[~np.isnan(lat)]
+        if (known < 0).any() or np.isinf(known).any():
+            raise DataError(f"{src}: latency must be finite and >= 0")
+    return feats, lat
+
+
 @dataclass(frozen=True, eq=False)
 class RoutingData:
     """Every prompt answered by every model: ``quality[n, m]`` and ``cost[n, m]``.
@@ -133,92 +248,18 @@ class RoutingData:
     synthetic: bool = False
     features_source: str = ""
 
+    _keys: dict[bytes, np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )  # prompt keys per domain (:meth:`keys`), carried by :meth:`take`
+
     def __post_init__(self) -> None:
         src = self.source
-        q = np.array(self.quality, dtype=np.float64, copy=True)
-        c = np.array(self.cost, dtype=np.float64, copy=True)
-        if q.ndim != 2:
-            raise DataError(
-                f"{src}: quality must be a 2-D (prompts x models) array, got {q.ndim}-D"
-            )
-        n, m = q.shape
-        if c.shape != q.shape:
-            raise DataError(f"{src}: cost shape {c.shape} must equal quality shape {q.shape}")
-        if n == 0 or m == 0:
-            raise DataError(f"{src}: need at least one prompt and one model, got {n} x {m}")
-        models = tuple(str(x) for x in self.models)
-        _check_text(models, f"{src}: model names")
-        if len(models) != m:
-            raise DataError(f"{src}: {m} model columns but {len(models)} model names")
-        if len(set(models)) != m:
-            dup = sorted({x for x in models if models.count(x) > 1})
-            raise DataError(f"{src}: model names must be unique, repeated: {dup}")
-        qfin = q[~np.isnan(q)]
-        if qfin.size and (qfin.min() < 0.0 or qfin.max() > 1.0):
-            bad = np.argwhere((q < 0) | (q > 1))[0]
-            raise DataError(
-                f"{src}: quality must lie in [0, 1], model {models[bad[1]]!r} has "
-                f"{q[bad[0], bad[1]]!r} at prompt row {bad[0]}"
-            )
-        if np.isinf(c).any():
-            bad = np.argwhere(np.isinf(c))[0]
-            raise DataError(f"{src}: cost must be finite, model {models[bad[1]]!r} row {bad[0]}")
-        neg = c < 0
-        if neg.any():
-            bad = np.argwhere(neg)[0]
-            raise DataError(
-                f"{src}: cost must be >= 0, model {models[bad[1]]!r} has {c[bad[0], bad[1]]!r} "
-                f"at prompt row {bad[0]}"
-            )
-        largest = float(np.nanmax(c)) if not np.isnan(c).all() else 0.0
-        if largest * c.size >= np.finfo(np.float64).max:  # any sum of costs must stay finite
-            raise DataError(
-                f"{src}: costs up to {largest:.3g} over {c.size} outcomes can sum past float64's "
-                "range; expected costs in USD per prompt"
-            )
-        tiny = (q > 0) & (q < np.finfo(np.float64).tiny)
-        if tiny.any():
-            bad = np.argwhere(tiny)[0]
-            raise DataError(
-                f"{src}: quality {q[bad[0], bad[1]]!r} of model {models[bad[1]]!r} at prompt row "
-                f"{bad[0]} is subnormal: expected a score in [0, 1] (a damaged file?)"
-            )
-        nan_cost = np.isnan(c) & ~np.isnan(q)
-        if nan_cost.any():
-            bad = np.argwhere(nan_cost)[0]
-            raise DataError(
-                f"{src}: cost is NaN where quality is known, model {models[bad[1]]!r} "
-                f"row {bad[0]} (NaN cost is allowed only for a missing outcome)"
-            )
-        pids = _as_str_array(self.prompt_ids, f"{src}: prompt_ids", n)
-        if len(set(pids)) != n:
-            seen: set[str] = set()
-            dup = next(p for p in pids if p in seen or seen.add(p))  # type: ignore[func-returns-value]
-            raise DataError(f"{src}: prompt ids must be unique, {dup!r} is repeated")
-        evals = _as_str_array(self.eval_names, f"{src}: eval_names", n)
-        fams = (
-            families_of(evals)
-            if self.families is None
-            else _as_str_array(self.families, f"{src}: families", n)
+        q, c, models = _outcome_arrays(src, self.quality, self.cost, self.models)
+        _check_outcomes(src, q, c, models)
+        pids, evals, fams, prompts = _check_strings(
+            src, q.shape[0], self.prompt_ids, self.eval_names, self.families, self.prompts
         )
-        prompts = None
-        if self.prompts is not None:
-            prompts = _as_str_array(self.prompts, f"{src}: prompts", n)
-        feats = None
-        if self.features is not None:
-            feats = np.asarray(self.features, dtype=np.float64)
-            if feats.ndim != 2 or feats.shape[0] != n:
-                raise DataError(f"{src}: features must be (n={n}, d), got shape {feats.shape}")
-            if not np.isfinite(feats).all():
-                raise DataError(f"{src}: features must be finite")
-        lat = None
-        if self.latency is not None:
-            lat = np.array(self.latency, dtype=np.float64, copy=True)
-            if lat.shape != q.shape:
-                raise DataError(f"{src}: latency shape {lat.shape} must equal {q.shape}")
-            known = lat[~np.isnan(lat)]
-            if (known < 0).any() or np.isinf(known).any():
-                raise DataError(f"{src}: latency must be finite and >= 0")
+        feats, lat = _check_optional(src, q.shape, self.features, self.latency)
         for arr in (q, c, feats, lat):
             if arr is not None:
                 arr.setflags(write=False)
@@ -299,27 +340,21 @@ class RoutingData:
 
         new = object.__new__(RoutingData)
         for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            object.__setattr__(new, f.name, sel(value) if isinstance(value, np.ndarray) else value)
-        object.__setattr__(new, "_keys", {d: k[idx] for d, k in self._key_cache().items()})
+            if f.init:
+                value = getattr(self, f.name)
+                out = sel(value) if isinstance(value, np.ndarray) else value
+                object.__setattr__(new, f.name, out)
+        object.__setattr__(new, "_keys", {d: k[idx] for d, k in self._keys.items()})
         return new
 
     def keys(self, domain: bytes = b"") -> np.ndarray:
         """Stable 64-bit keys of the prompt ids (:func:`routerbench.engine.rng.stable_keys` with
         ``domain``), computed once per domain and kept by :meth:`take`; read-only."""
-        cache = self._key_cache()
-        if domain not in cache:
+        if domain not in self._keys:
             keys = stable_keys(self.prompt_ids, domain)
             keys.setflags(write=False)
-            cache[domain] = keys
-        return cache[domain]
-
-    def _key_cache(self) -> dict[bytes, np.ndarray]:
-        cache: dict[bytes, np.ndarray] | None = self.__dict__.get("_keys")
-        if cache is None:
-            cache = {}
-            object.__setattr__(self, "_keys", cache)
-        return cache
+            self._keys[domain] = keys
+        return self._keys[domain]
 
     def complete(self) -> RoutingData:
         """The prompts with no missing outcome (every model has a quality)."""
@@ -341,28 +376,28 @@ class RoutingData:
         path is the same data) and ``synthetic`` (a label, not content). Large arrays are hashed
         in place and strings in chunks, so the cost is one pass over the data.
         """
-        cached: str | None = self.__dict__.get("_fingerprint")
-        if cached is None:
-            h = hashlib.sha256(b"routerbench.RoutingData/2")
-            _hash_strings(h, b"models", self.models)
-            for tag, strings in (
-                (b"prompt_ids", self.prompt_ids),
-                (b"eval_names", self.eval_names),
-                (b"families", self.families),
-                (b"prompts", self.prompts),
-            ):
-                _hash_strings(h, tag, strings)
-            for tag, arr in (
-                (b"quality", self.quality),
-                (b"cost", self.cost),
-                (b"latency", self.latency),
-                (b"features", self.features),
-            ):
-                _hash_array(h, tag, arr)
-            _hash_strings(h, b"features_source", [self.features_source])
-            cached = h.hexdigest()
-            object.__setattr__(self, "_fingerprint", cached)
-        return cached
+        return self._fingerprint
+
+    @functools.cached_property
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256(b"routerbench.RoutingData/2")
+        _hash_strings(h, b"models", self.models)
+        for tag, strings in (
+            (b"prompt_ids", self.prompt_ids),
+            (b"eval_names", self.eval_names),
+            (b"families", self.families),
+            (b"prompts", self.prompts),
+        ):
+            _hash_strings(h, tag, strings)
+        for tag, arr in (
+            (b"quality", self.quality),
+            (b"cost", self.cost),
+            (b"latency", self.latency),
+            (b"features", self.features),
+        ):
+            _hash_array(h, tag, arr)
+        _hash_strings(h, b"features_source", [self.features_source])
+        return h.hexdigest()
 
     def __repr__(self) -> str:  # short: arrays can be large
         tag = ", synthetic" if self.synthetic else ""

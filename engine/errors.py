@@ -8,6 +8,19 @@ Faults that are not the user's (an unreachable store, a failed cell, a broken cl
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters), for a one-line error.
+
+    >>> first_line(ValueError("bad value\\nmore detail"))
+    'ValueError: bad value'
+    """
+    try:
+        text = (str(exc).splitlines() or [""])[0][:200]
+    except Exception:  # a message that cannot be shown (recursive, too long an int)
+        text = "?"
+    return f"{type(exc).__name__}: {text}"
+
+
 class DataError(ValueError):
     """A user's data (or a path, key or column in it) is not what routerbench expects.
 

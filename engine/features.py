@@ -15,29 +15,20 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from routerbench.engine.data import RoutingData
-from routerbench.engine.errors import DataError
+from routerbench.engine.errors import DataError, first_line
+from routerbench.engine.io import SUFFIXES, read_file
+from routerbench.engine.memo import Bounded
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 MAX_FEATURES = 20_000  # TF-IDF vocabulary cap (most frequent terms)
-_CACHE_SIZE = 8  # entries kept by the in-process cache
-_cache: dict[str, Any] = {}
-T = TypeVar("T")
-
-
-def _memo(key: str, make: Callable[[], T]) -> T:
-    """A small in-process cache (oldest entry evicted first)."""
-    if key not in _cache:
-        if len(_cache) >= _CACHE_SIZE:
-            del _cache[next(iter(_cache))]
-        _cache[key] = make()
-    return _cache[key]  # type: ignore[no-any-return]
+_CACHE: Bounded[str, Any] = Bounded(8)  # fitted featurizers, by content digest
 
 
 def _digest(*parts: str | bytes) -> str:
@@ -100,7 +91,10 @@ class TextFeaturizer:
 def fitted_featurizer(prompts: np.ndarray, *, dim: int = 64, seed: int = 0) -> TextFeaturizer:
     """A :class:`TextFeaturizer` fitted on ``prompts``, cached in-process by their content."""
     key = _digest("featurizer", str(dim), str(seed), *[str(p) for p in prompts])
-    return _memo(key, lambda: TextFeaturizer(dim=dim, seed=seed).fit(prompts))
+    fitted: TextFeaturizer = _CACHE.get(
+        key, lambda: TextFeaturizer(dim=dim, seed=seed).fit(prompts)
+    )
+    return fitted
 
 
 def text_features(
@@ -125,44 +119,7 @@ def text_features(
     return TextFeaturizer(dim=dim, seed=seed).fit(train).transform(arr)
 
 
-def ensure_features(
-    data: RoutingData, *, dim: int = 64, seed: int = 0, train_mask: np.ndarray | None = None
-) -> RoutingData:
-    """``data`` itself if it has features, else ``data`` with :func:`text_features` of its prompts.
-
-    The featurizer is fitted on the rows where ``train_mask`` (all rows if None).  Results are
-    cached in-process by (data fingerprint, prompts, dim, seed, mask).
-    """
-    if data.features is not None:
-        return data
-    if data.prompts is None:
-        raise DataError(f"{data.source}: the data has neither features nor prompts to embed")
-    prompts = data.prompts
-    mask = np.ones(data.n_prompts, dtype=bool) if train_mask is None else np.asarray(train_mask)
-    if mask.dtype != bool or mask.shape != (data.n_prompts,):
-        raise DataError(
-            f"{data.source}: train_mask must be a boolean array of shape ({data.n_prompts},), "
-            f"got {mask.dtype} {mask.shape}"
-        )
-    parts: list[str | bytes] = [
-        data.fingerprint(),
-        str(dim),
-        str(seed),
-        np.packbits(mask).tobytes(),
-    ]
-    key = _digest("features", *parts, *[str(p) for p in prompts])
-    feats = _memo(key, lambda: text_features(prompts, dim=dim, seed=seed, fit_on=mask))
-    return data.with_features(feats)
-
-
 # ------------------------------------------------------------------------ vectors from a file
-_KINDS = {
-    ".pkl": "pickle",
-    ".pickle": "pickle",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-}
 _KEYS = ("prompt_id", "prompt")  # the key columns, in order of preference
 _LIST_COLUMNS = ("embedding", "features")  # a list column holding the whole vector
 
@@ -193,62 +150,36 @@ def load_features(
     >>> e.features.tolist(), e.features_source
     ([[2.0, 5.0], [1.0, 4.0]], 'features:a7d6bfb978a2e5b8')
     """
-    from routerbench.engine.io import _first_line
 
-    kind = _KINDS.get(os.path.splitext(url.rstrip("/"))[1].lower())
+    kind = SUFFIXES.get(os.path.splitext(url.rstrip("/"))[1].lower())
     if kind is None:
-        raise DataError(f"{url}: cannot tell the features' format; expected one of {list(_KINDS)}")
+        raise DataError(
+            f"{url}: cannot tell the features' format; expected one of {list(SUFFIXES)}"
+        )
     obj = _read(url, kind, storage_options)
     try:
         matrix = _aligned(obj, url, kind, data)
     except (DataError, NameError, ImportError):  # ours, or a bug in this code: not the file's
         raise
     except Exception as exc:  # a value no check foresaw: still one line naming the file
-        raise DataError(f"{url}: cannot use the features ({_first_line(exc)})") from None
+        raise DataError(f"{url}: cannot use the features ({first_line(exc)})") from None
     h = hashlib.sha256(f"{matrix.shape}".encode())
     h.update(memoryview(np.ascontiguousarray(matrix, "<f8").reshape(-1)).cast("B"))  # type: ignore[arg-type]
     return data.with_features(matrix, source=f"features:{h.hexdigest()[:16]}")
 
 
 def _read(url: str, kind: str, storage_options: dict[str, Any] | None) -> Any:
-    """The unpickled records, or the table, at ``url`` (transient errors retried)."""
+    """The unpickled records, or the table, at ``url``."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
 
-    from routerbench.engine.io import _first_line, _open
-    from routerbench.engine.safepickle import safe_load
-    from routerbench.engine.storage import RETRY, user_errors
+    def read_csv(f: Any) -> Any:
+        options = pacsv.ConvertOptions(column_types=dict.fromkeys(_KEYS, pa.string()))
+        return pacsv.read_csv(
+            f, read_options=pacsv.ReadOptions(use_threads=False), convert_options=options
+        )
 
-    what = {"pickle": "pickle", "parquet": "Parquet file", "csv": "CSV file"}[kind]
-
-    def read() -> Any:
-        with _open(url, storage_options) as f:
-            head = f.read(4)
-            if not head:
-                raise DataError(f"{url}: empty file, expected a {what} of prompt vectors")
-            f.seek(0)
-            if kind == "pickle":
-                return safe_load(f, name=url)
-            if kind == "parquet":
-                if head != b"PAR1":
-                    raise DataError(f"{url}: not a Parquet file (it must begin with PAR1)")
-                return pq.read_table(f, use_threads=False)
-            return pacsv.read_csv(
-                f,
-                read_options=pacsv.ReadOptions(use_threads=False),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(_KEYS, pa.string())
-                ),
-            )
-
-    try:
-        with user_errors(url):
-            return RETRY.call(read)
-    except DataError:
-        raise
-    except Exception as exc:  # unreadable, truncated, wrong kind, unknown protocol: one line
-        raise DataError(f"{url}: not a readable {what} ({_first_line(exc)})") from None
+    return read_file(url, kind, storage_options, read_csv, "prompt vectors")
 
 
 def _aligned(obj: Any, url: str, kind: str, data: RoutingData) -> np.ndarray:
@@ -312,7 +243,7 @@ def _same_lengths(url: str, lengths: np.ndarray, what: str, where: Callable[[int
 
 def _stack(url: str, vectors: list[Any], rows: np.ndarray) -> np.ndarray:
     """The cache's embeddings (lists of numbers or 1-D arrays) as one float64 matrix."""
-    from routerbench.engine.io import _show
+    from routerbench.engine.io_parse import _show
 
     for i, v in enumerate(vectors):
         if type(v) not in (list, tuple) and not (isinstance(v, np.ndarray) and v.ndim == 1):
@@ -413,7 +344,7 @@ def _list_matrix(column: pa.ChunkedArray, url: str, name: str) -> np.ndarray:
 
 def _check_duplicates(url: str, key: str, keys: list[str], matrix: np.ndarray) -> None:
     """A key given twice must carry the same vector both times."""
-    from routerbench.engine.io import _show
+    from routerbench.engine.io_parse import _show
 
     k = np.array(keys, dtype=object)
     order = np.argsort(k, kind="stable")

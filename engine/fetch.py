@@ -18,11 +18,11 @@ import hashlib
 import json
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from routerbench.engine.errors import DataError
+from routerbench.engine.errors import DataError, first_line
+from routerbench.engine.storage import write_local_atomic
 
 REPO_ID = "withmartian/routerbench"
 REPO_FOLDER = "datasets--withmartian--routerbench"
@@ -88,8 +88,8 @@ def _download(filename: str, cache_dir: Path, revision: str | None) -> Path:
             cache_dir=cache_dir,
         )
     except Exception as exc:  # network, unknown file or revision: one line
-        first = (str(exc).splitlines() or [""])[0][:200]
-        raise DataError(f"cannot download {filename} from {REPO_ID}: {first}") from None
+        text = first_line(exc).partition(": ")[2]
+        raise DataError(f"cannot download {filename} from {REPO_ID}: {text}") from None
     return Path(path)
 
 
@@ -141,7 +141,6 @@ def fetch(
         out.append(FetchedFile(path=str(path), sha256=digest, size=size))
     if not out:
         return out
-    tmp = repo / f".{FINGERPRINTS}.{uuid.uuid4().hex}.tmp"  # written whole, then renamed
-    tmp.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, repo / FINGERPRINTS)
+    payload = json.dumps(known, indent=1, sort_keys=True) + "\n"
+    write_local_atomic(str(repo / FINGERPRINTS), payload.encode())
     return out

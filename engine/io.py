@@ -70,6 +70,7 @@ import os
 import pickle
 import stat
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import fsspec
@@ -80,21 +81,18 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from routerbench.engine.data import RoutingData
-from routerbench.engine.errors import DataError
+from routerbench.engine.errors import DataError, first_line
 from routerbench.engine.io_parse import (
     _META,
     _SYNTHETIC,
     _TEXT_COLUMNS,
     _columns_checked,
-    _first_line,
     _from_long,
     _from_raw,
     _from_table,
     _from_wide,
-    _show,
 )
 from routerbench.engine.io_write import (
-    _fixed,
     _parquet_bytes,
     to_long_frame,
     to_table,
@@ -102,6 +100,7 @@ from routerbench.engine.io_write import (
     to_upstream_wide_frame,
 )
 from routerbench.engine.safepickle import safe_load
+from routerbench.engine.storage import RETRY, user_errors
 
 __all__ = [
     "FORMATS",
@@ -113,10 +112,9 @@ __all__ = [
     "to_upstream_long_frame",
     "to_upstream_wide_frame",
 ]
-_REEXPORTED = (_fixed, _first_line, _show)  # used by engine.features and the tests
 
 FORMATS = ("upstream-wide", "upstream-long", "parquet", "long")
-_SUFFIXES = {
+SUFFIXES = {  # file name ending -> the kind of file it is (read_file)
     ".pkl": "pickle",
     ".pickle": "pickle",
     ".parquet": "parquet",
@@ -140,13 +138,13 @@ def load(
     (('a', 'b'), [[1.0, nan]], ['mmlu'])
     """
     kind = _file_kind(url, format)
-    obj = _read(url, kind, storage_options)
+    obj = read_file(url, kind, storage_options, _read_outcomes_csv, "outcomes")
     try:
         return _parse(obj, url, kind, format)
     except (DataError, NameError, ImportError):  # ours, or a bug in this code: not the file's
         raise
     except Exception as exc:  # a value no check foresaw: still one line naming the file
-        raise DataError(f"{url}: cannot use the table ({_first_line(exc)})") from None
+        raise DataError(f"{url}: cannot use the table ({first_line(exc)})") from None
 
 
 def _parse(obj: Any, url: str, kind: str, format: str | None) -> RoutingData:
@@ -171,12 +169,12 @@ def _parse(obj: Any, url: str, kind: str, format: str | None) -> RoutingData:
 def _file_kind(url: str, format: str | None) -> str:
     suffix = os.path.splitext(url.rstrip("/"))[1].lower()
     if format is None:
-        if suffix not in _SUFFIXES:
+        if suffix not in SUFFIXES:
             raise DataError(
                 f"{url}: cannot tell the format from the file name; name it .pkl, .parquet or "
                 f".csv, or pass format= one of {list(FORMATS)}"
             )
-        return _SUFFIXES[suffix]
+        return SUFFIXES[suffix]
     if format not in FORMATS:
         raise DataError(f"{url}: unknown format {format!r}; expected one of {list(FORMATS)}")
     if format.startswith("upstream"):
@@ -199,29 +197,55 @@ def _open(url: str, storage_options: dict[str, Any] | None) -> Any:
     return fs.open(path, "rb")
 
 
-def _read(url: str, kind: str, storage_options: dict[str, Any] | None) -> Any:
+def read_file(
+    url: str,
+    kind: str,
+    storage_options: dict[str, Any] | None,
+    read_csv: Callable[[Any], Any],
+    contents: str,
+) -> Any:
+    """The object at ``url`` as ``kind`` ("pickle": unpickled by the restricted unpickler;
+    "parquet": an Arrow table; "csv": ``read_csv(file)``), transient storage errors retried.
+
+    Every failure is one line naming ``url``: a missing or empty file, a wrong kind, an
+    unreadable one (``contents`` says what the file should hold, for the empty-file message).
+    """
     what = {"pickle": "pickle", "parquet": "Parquet file", "csv": "CSV file"}[kind]
-    try:
-        with _open(url, storage_options) as f:
+
+    def read() -> Any:
+        try:
+            f = _open(url, storage_options)
+        except FileNotFoundError:
+            raise DataError(f"{url}: file not found") from None
+        with f:
+            head = f.read(4)
+            if not head:
+                raise DataError(f"{url}: empty file, expected a {what} of {contents}")
+            f.seek(0)
             if kind == "pickle":
                 return safe_load(f, name=url)
             if kind == "parquet":
-                if f.read(4) != b"PAR1":  # pyarrow reads the footer only
+                if head != b"PAR1":  # pyarrow reads the footer only
                     raise DataError(f"{url}: not a Parquet file (it must begin with PAR1)")
-                f.seek(0)
                 return pq.read_table(f, use_threads=False)
-            return pd.read_csv(
-                f,
-                dtype=dict.fromkeys(_TEXT_COLUMNS, str),
-                keep_default_na=False,
-                na_values={c: ["", "NaN", "nan", "NA"] for c in ("quality", "cost", "latency")},
-            )
+            return read_csv(f)
+
+    try:
+        with user_errors(url):
+            return RETRY.call(read)
     except DataError:
         raise
-    except FileNotFoundError:
-        raise DataError(f"{url}: file not found") from None
     except Exception as exc:  # unreadable, truncated, wrong kind, unknown protocol: one line
-        raise DataError(f"{url}: not a readable {what} ({_first_line(exc)})") from None
+        raise DataError(f"{url}: not a readable {what} ({first_line(exc)})") from None
+
+
+def _read_outcomes_csv(f: Any) -> pd.DataFrame:
+    return pd.read_csv(
+        f,
+        dtype=dict.fromkeys(_TEXT_COLUMNS, str),
+        keep_default_na=False,
+        na_values={c: ["", "NaN", "nan", "NA"] for c in ("quality", "cost", "latency")},
+    )
 
 
 def save(
@@ -275,7 +299,7 @@ def _write(url: str, payload: bytes, storage_options: dict[str, Any] | None) -> 
     except FileNotFoundError:
         raise DataError(f"{url}: cannot write: the folder does not exist") from None
     except Exception as exc:  # permissions, unknown protocol, a folder in the way, ...
-        raise DataError(f"{url}: cannot write ({_first_line(exc)})") from None
+        raise DataError(f"{url}: cannot write ({first_line(exc)})") from None
 
 
 # ------------------------------------------------------------------------------------ summary

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,17 +24,8 @@ NO_MODEL_CORRECT = "no_model_correct"
 _WIDE_KEYS = ("sample_id", "prompt", "eval_name")
 _ORACLE = "oracle_model_to_route_to"
 _RAW_REQUIRED = ("sample_id", "prompt", "eval_name", "performance", "model_name", "cost")
-_LONG_COLUMNS = (
-    "prompt_id",
-    "model",
-    "quality",
-    "cost",
-    "family",
-    "eval_name",
-    "latency",
-    "prompt",
-    "synthetic",
-)
+_LONG_REQUIRED = ("prompt_id", "model", "quality", "cost")
+_LONG_COLUMNS = (*_LONG_REQUIRED, "family", "eval_name", "latency", "prompt", "synthetic")
 _TEXT_COLUMNS = ("prompt_id", "model", "family", "eval_name", "prompt", "synthetic")
 _NUMERIC_KINDS = {"floating", "integer", "mixed-integer-float", "empty"}
 _TABLE_COLUMNS = ("prompt_id", "eval_name", "family", "quality", "cost", "latency", "prompt")
@@ -41,14 +33,6 @@ _META = b"routerbench."
 _SYNTHETIC = "routerbench.synthetic"  # schema metadata key (bytes) and DataFrame.attrs key
 _TINY = np.finfo(np.float64).tiny  # the smallest normal float64
 _BIG = np.finfo(np.float64).max
-
-
-def _first_line(exc: BaseException) -> str:
-    try:
-        text = (str(exc).splitlines() or [""])[0][:200]
-    except Exception:  # a message that cannot be shown (recursive, too long an int)
-        text = "?"
-    return f"{type(exc).__name__}: {text}"
 
 
 def _show(value: object, limit: int = 80) -> str:
@@ -74,9 +58,10 @@ def _columns_checked(obj: object, url: str) -> pd.DataFrame:
     return obj
 
 
-def _require(frame: pd.DataFrame, url: str, columns: Sequence[str], layout: str) -> None:
+def _require(names: Container[str], url: str, columns: Sequence[str], layout: str) -> None:
+    """Every one of ``columns`` is among the column ``names`` of a ``layout`` file."""
     for col in columns:
-        if col not in frame.columns:
+        if col not in names:
             raise DataError(f"{url}: missing column {col!r} ({layout} needs {list(columns)})")
 
 
@@ -208,7 +193,7 @@ def _latency(url: str, lat: np.ndarray, models: Sequence[str]) -> np.ndarray:
 
 def _from_wide(frame: pd.DataFrame, url: str) -> RoutingData:
     layout = "the upstream wide layout"
-    _require(frame, url, _WIDE_KEYS, layout)
+    _require(frame.columns, url, _WIDE_KEYS, layout)
     models = [c for c in frame.columns if "|" not in c and c not in (*_WIDE_KEYS, _ORACLE)]
     for col in frame.columns:
         model, bar, field = col.rpartition("|")
@@ -223,7 +208,7 @@ def _from_wide(frame: pd.DataFrame, url: str) -> RoutingData:
         raise DataError(f"{url}: no quality columns (one per model, named by the model)")
     models = _response_order(frame, models)
     cost_cols = [f"{m}|total_cost" for m in models]
-    _require(frame, url, cost_cols, layout)
+    _require(frame.columns, url, cost_cols, layout)
     q = np.column_stack([_numbers(frame[m], url, m) for m in models])
     c = np.column_stack([_numbers(frame[col], url, col) for col in cost_cols])
     ids = _strings(frame["sample_id"], url, "sample_id", key=True)
@@ -255,7 +240,7 @@ def _response_order(frame: pd.DataFrame, models: list[str]) -> list[str]:
 
 
 def _from_raw(frame: pd.DataFrame, url: str) -> RoutingData:
-    _require(frame, url, _RAW_REQUIRED, "the upstream long layout")
+    _require(frame.columns, url, _RAW_REQUIRED, "the upstream long layout")
     return _from_rows(
         frame,
         url,
@@ -272,7 +257,7 @@ def _from_long(frame: pd.DataFrame, url: str, synthetic: bool = False) -> Routin
             f"{url}: unknown column {_show(unknown[0])}; a long table has the columns "
             f"{list(_LONG_COLUMNS)} (the first four required)"
         )
-    _require(frame, url, _LONG_COLUMNS[:4], "a long table")
+    _require(frame.columns, url, _LONG_REQUIRED, "a long table")
     names = frame.columns
     fields = {"families": "family", "prompts": "prompt"}
     per_prompt = {k: v for k, v in fields.items() if v in names}
@@ -339,18 +324,7 @@ def _from_rows(
     lat = None
     if latency is not None:
         lat = _latency(url, grid(_numbers(frame[latency], url, latency)), list(models))
-    first = np.unique(pc, return_index=True)[1]  # first row of each prompt
-    fields: dict[str, np.ndarray] = {}
-    for field, col in per_prompt.items():
-        vals = _strings(frame[col], url, col)
-        differs = np.flatnonzero(vals[first][pc] != vals)
-        if differs.size:
-            r = differs[0]
-            raise DataError(
-                f"{url}: column {col!r} must be the same on every row of {key} {_show(ids[r])}, "
-                f"found {_show(vals[first[pc[r]]])} and {_show(vals[r])}"
-            )
-        fields[field] = vals[first]
+    fields = _per_prompt(frame, url, per_prompt, (key, ids), pc)
     return RoutingData(
         quality=q,
         cost=c,
@@ -365,6 +339,31 @@ def _from_rows(
     )
 
 
+def _per_prompt(
+    frame: pd.DataFrame,
+    url: str,
+    per_prompt: dict[str, str],
+    where: tuple[str, np.ndarray],
+    pc: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Each per-prompt column (field -> column) as one text per prompt, taken from the prompt's
+    first row; every row of a prompt (code ``pc`` per row) must hold the same text."""
+    key, ids = where
+    first = np.unique(pc, return_index=True)[1]  # first row of each prompt
+    fields: dict[str, np.ndarray] = {}
+    for field, col in per_prompt.items():
+        vals = _strings(frame[col], url, col)
+        differs = np.flatnonzero(vals[first][pc] != vals)
+        if differs.size:
+            r = differs[0]
+            raise DataError(
+                f"{url}: column {col!r} must be the same on every row of {key} {_show(ids[r])}, "
+                f"found {_show(vals[first[pc[r]]])} and {_show(vals[r])}"
+            )
+        fields[field] = vals[first]
+    return fields
+
+
 def _meta_text(meta: dict[bytes, bytes], key: str, url: str) -> str | None:
     """Schema metadata ``routerbench.<key>`` as text (None if absent)."""
     raw = meta.get(_META + key.encode())
@@ -374,7 +373,9 @@ def _meta_text(meta: dict[bytes, bytes], key: str, url: str) -> str | None:
         raise DataError(f"{url}: schema metadata 'routerbench.{key}' must be UTF-8 text") from None
 
 
-def _from_table(table: pa.Table, meta: dict[bytes, bytes], url: str) -> RoutingData:
+def _table_meta(meta: dict[bytes, bytes], url: str) -> tuple[list[str], int]:
+    """The schema metadata of our Parquet layout, checked: the model names and the features
+    width (-1 where ``routerbench.features_dim`` is absent)."""
     version = _meta_text(meta, "format", url)
     if version != LAYOUT:
         raise DataError(
@@ -392,41 +393,49 @@ def _from_table(table: pa.Table, meta: dict[bytes, bytes], url: str) -> RoutingD
             f"{url}: schema metadata 'routerbench.features_dim' must be an integer >= 0, found "
             f"{_show(dim_text)}"
         )
-    dim = -1 if dim_text is None else int(dim_text)
+    return models, -1 if dim_text is None else int(dim_text)
+
+
+def _text_column(table: pa.Table, url: str, col: str) -> np.ndarray:
+    """A string column without nulls, as checked text."""
+    arr = table.column(col)
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        raise DataError(f"{url}: column {col!r} must be of type string, found {arr.type}")
+    if arr.null_count:
+        raise DataError(f"{url}: column {col!r} has {arr.null_count} missing values")
+    return _strings(pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object), url, col)
+
+
+def _matrix_column(table: pa.Table, url: str, col: str, width: int) -> np.ndarray:
+    """A ``fixed_size_list<double>[width]`` column without nulls, as float64 ``[rows, width]``."""
+    arr = table.column(col)
+    t = arr.type
+    fixed = pa.types.is_fixed_size_list(t) and t.list_size == width
+    if not (fixed and pa.types.is_floating(t.value_type)) or arr.null_count:
+        raise DataError(
+            f"{url}: column {col!r} must be fixed_size_list<double>[{width}] without nulls, "
+            f"found {t}"
+        )
+    flat = arr.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return np.asarray(flat, dtype=np.float64).reshape(table.num_rows, width)
+
+
+def _from_table(table: pa.Table, meta: dict[bytes, bytes], url: str) -> RoutingData:
+    models, dim = _table_meta(meta, url)
     unknown = [c for c in table.column_names if c not in (*_TABLE_COLUMNS, "features")]
     if unknown:
         raise DataError(f"{url}: unknown column {_show(unknown[0])} in a {LAYOUT} file")
     n, m = table.num_rows, len(models)
     if n == 0:
         raise DataError(f"{url}: the table is empty (no rows)")
-    _require_arrow(table, url, _TABLE_COLUMNS[:5])
-
-    def text(col: str) -> np.ndarray:
-        arr = table.column(col)
-        if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
-            raise DataError(f"{url}: column {col!r} must be of type string, found {arr.type}")
-        if arr.null_count:
-            raise DataError(f"{url}: column {col!r} has {arr.null_count} missing values")
-        return _strings(pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object), url, col)
-
-    def matrix(col: str, width: int) -> np.ndarray:
-        arr = table.column(col)
-        t = arr.type
-        fixed = pa.types.is_fixed_size_list(t) and t.list_size == width
-        if not (fixed and pa.types.is_floating(t.value_type)) or arr.null_count:
-            raise DataError(
-                f"{url}: column {col!r} must be fixed_size_list<double>[{width}] without nulls, "
-                f"found {t}"
-            )
-        flat = arr.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        return np.asarray(flat, dtype=np.float64).reshape(n, width)
-
+    _require(table.column_names, url, _TABLE_COLUMNS[:5], LAYOUT)
+    text, matrix = partial(_text_column, table, url), partial(_matrix_column, table, url)
     ids = text("prompt_id")
     q, c = matrix("quality", m), matrix("cost", m)
     _check_outcomes(url, q, c, ("prompt_id", ids), models, (["quality"] * m, ["cost"] * m))
     features = None
     if dim > 0:
-        _require_arrow(table, url, ["features"])
+        _require(table.column_names, url, ["features"], LAYOUT)
         features = matrix("features", dim)
     elif dim == 0:
         features = np.empty((n, 0))
@@ -452,9 +461,3 @@ def _from_table(table: pa.Table, meta: dict[bytes, bytes], url: str) -> RoutingD
         )
     except DataError as exc:  # the stored source is not the file being read: name the file
         raise DataError(f"{url}: {exc}") from None
-
-
-def _require_arrow(table: pa.Table, url: str, columns: Sequence[str]) -> None:
-    for col in columns:
-        if col not in table.column_names:
-            raise DataError(f"{url}: missing column {col!r} ({LAYOUT} needs {list(columns)})")

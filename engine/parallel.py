@@ -39,6 +39,14 @@ def all_cores() -> int:
         return os.cpu_count() or 1
 
 
+def total_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not a POSIX system that reports it
+        return None
+
+
 @contextmanager
 def workers(n: int) -> Iterator[None]:
     """Let the fits inside the block use up to ``n`` processes (n >= 1)."""

@@ -1,4 +1,4 @@
-"""Exact λ path of a predictive router, and exact per-group sums.
+"""Exact λ path of a predictive router.
 
 One rule per knob value, for grids (:func:`lambda_choices`, which the predictive routers'
 ``decide`` use) and for the exact path alike:
@@ -24,24 +24,29 @@ prices).  For every segment of every prompt's envelope the path also stores the 
 at a requested ``lam`` outside it, :meth:`LambdaPath.at` recomputes that prompt's argmax exactly
 as the oracle does.  Choices are then identical to the oracle's, ties included.
 
-Sums are exact: values are split error-free into float parts whose sums are exact
-(:func:`exact_group_sums`), and a total is the correctly rounded exact sum.  So the path's totals
-equal the oracle's bit for bit, whatever the summation order, prompt order or sharding.
+Sums are exact (:mod:`routerbench.engine.stepsums`): a total is the correctly rounded exact sum,
+so the path's totals equal the oracle's bit for bit, whatever the summation or prompt order.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from routerbench.engine.stepsums import (
+    StepSums,
+    check_group,
+    check_knobs,
+    check_table,
+    exact_group_sums,
+    fsum0,
+    group_parts,
+)
+
 __all__ = [
     "UPSTREAM_LAMBDAS",
     "LambdaPath",
-    "StepSums",
-    "exact_group_sums",
-    "knob_problem",
     "lambda_choices",
     "lambda_grid_bruteforce",
     "lambda_path",
@@ -66,171 +71,6 @@ ZERO_PLUS = float(np.nextafter(0.0, 1.0))  # the least float > 0: where the path
 _CHOICE_BUDGET = 1 << 22  # elements of the [lams, n, m] score array lambda_choices builds at once
 
 
-def _split(x: np.ndarray, count: int) -> np.ndarray:
-    """Error-free split of ``x`` into parts ``[L, *x.shape]`` with ``x == parts.sum(0)`` exactly.
-
-    Level l holds multiples of one power of two and is small enough that any sum of at most
-    ``count`` of its parts (in any order) is exact in float64 (Rump-Ogita-Oishi extraction).
-    """
-    shift = int(count).bit_length() + 1
-    parts = []
-    r = np.asarray(x, dtype=np.float64)
-    while r.size and (mu := float(np.abs(r).max())) > 0.0:
-        sigma = math.ldexp(1.0, math.frexp(mu)[1] + shift)
-        q = (sigma + r) - sigma
-        parts.append(q)
-        r = r - q
-    return np.stack(parts) if parts else np.zeros((1, *r.shape))
-
-
-def _fsum0(parts: np.ndarray) -> np.ndarray:
-    """Correctly rounded sums over axis 0 of exact float parts."""
-    cols = parts.reshape(parts.shape[0], -1).T.tolist()
-    return np.array([math.fsum(c) for c in cols], dtype=np.float64).reshape(parts.shape[1:])
-
-
-def _group_parts(values: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
-    """Exact per-bin sums of ``values`` as parts ``[L, n_bins]`` (bincount per level, exact)."""
-    return np.stack([np.bincount(bins, lv, n_bins) for lv in _split(values, values.size)])
-
-
-def exact_group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """Per-group sums over the last axis, computed exactly and rounded once (like ``math.fsum``).
-
-    ``values[..., n]``, ``group[n]`` in ``[0, n_groups)``; returns ``[..., n_groups]``.  The result
-    does not depend on the order of the prompts.
-
-    >>> v = np.array([1e16, 1.0, -1e16, 0.5])
-    >>> exact_group_sums(v, np.array([0, 0, 0, 1]), 2).tolist()
-    [1.0, 0.5]
-    """
-    v = np.asarray(values, dtype=np.float64)
-    g = _check_group(group, v.shape[-1], n_groups)
-    rows = v.reshape(-1, v.shape[-1])
-    out = [_fsum0(_group_parts(row, g, n_groups)) for row in rows]
-    return np.array(out).reshape(*v.shape[:-1], n_groups)
-
-
-@dataclass(frozen=True, eq=False)
-class StepSums:
-    """Exact per-group step functions ``x -> sum over prompts of value_i(x)``, Q quantities.
-
-    Each prompt starts at a base value and jumps at event keys (value_i(x) includes the events
-    with key <= x).  ``keys`` are the event keys sorted within each group's block
-    ``keys[starts[g]:starts[g + 1]]``; ``cum[q, l, starts[g] + g + j]`` is level l of the exact
-    running total of quantity q in group g after its first j events (j = 0: the base).
-    """
-
-    keys: np.ndarray
-    starts: np.ndarray
-    cum: np.ndarray
-
-    @classmethod
-    def build(
-        cls,
-        base: np.ndarray,
-        new: np.ndarray,
-        old: np.ndarray,
-        ev_prompt: np.ndarray,
-        ev_key: np.ndarray,
-        group: np.ndarray,
-        n_groups: int,
-    ) -> StepSums:
-        """From ``base[Q, n]`` and events (prompt, key, value after ``new[Q, E]``, before
-        ``old[Q, E]``).  Lookups read totals only after every event with key <= x, and sums are
-        exact, so the order of events with equal keys does not matter (no stable sort)."""
-        n, n_ev = base.shape[1], ev_key.size
-        ev_group = group[ev_prompt]
-        order = np.argsort(ev_key)
-        small = np.uint16 if n_groups <= 1 << 16 else np.intp  # radix sort for small codes
-        order = order[np.argsort(ev_group[order].astype(small), kind="stable")]
-        sizes = np.bincount(ev_group, minlength=n_groups)
-        starts = np.concatenate([[0], np.cumsum(sizes)])
-        pos_base = starts[:-1] + np.arange(n_groups)
-        pos_ev = np.arange(n_ev) + ev_group[order] + 1
-        levels = []
-        for b, nw, od in zip(base, new, old, strict=True):
-            parts = _split(np.concatenate([b, nw, -od]), n + 2 * n_ev)
-            flat = np.zeros((parts.shape[0], n_ev + n_groups))
-            for lv, p in zip(flat, parts, strict=True):
-                lv[pos_base] = np.bincount(group, p[:n], n_groups)
-                lv[pos_ev] = (p[n : n + n_ev] + p[n + n_ev :])[order]
-            run = np.cumsum(flat, axis=1)  # every partial sum is a sum of parts: exact
-            before = np.where(pos_base > 0, run[:, pos_base - 1], 0.0)
-            levels.append(run - np.repeat(before, sizes + 1, axis=1))
-        cum = np.zeros((len(levels), max(lv.shape[0] for lv in levels), n_ev + n_groups))
-        for q, lv in enumerate(levels):
-            cum[q, : lv.shape[0]] = lv
-        return cls(keys=ev_key[order], starts=starts, cum=cum)
-
-    @property
-    def n_groups(self) -> int:
-        return int(self.starts.size - 1)
-
-    def _group(self, g: int, x: np.ndarray) -> np.ndarray:
-        s, e = self.starts[g], self.starts[g + 1]
-        return self.cum[:, :, np.searchsorted(self.keys[s:e], x, "right") + s + g]
-
-    def parts(self, x: np.ndarray) -> np.ndarray:
-        """Exact parts ``[Q, L, G, k]`` of every group's totals at keys ``x[k]``."""
-        return np.stack([self._group(g, x) for g in range(self.n_groups)], axis=2)
-
-    def totals(self, x: np.ndarray) -> np.ndarray:
-        """Correctly rounded totals ``[Q, G, k]`` of every group at keys ``x[k]``."""
-        return _fsum0(np.moveaxis(self.parts(np.asarray(x, dtype=np.float64)), 1, 0))
-
-    def points(self, g: int) -> tuple[np.ndarray, np.ndarray]:
-        """Group g's steps: keys ``[0, distinct event keys > 0]`` and totals ``[Q, steps]``."""
-        keys = self.keys[self.starts[g] : self.starts[g + 1]]
-        x = np.unique(np.concatenate([[0.0], keys[keys > 0]]))
-        return x, _fsum0(np.moveaxis(self._group(g, x), 1, 0))
-
-
-def _check_table(x: np.ndarray, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim != 2 or (shape is not None and a.shape != shape):
-        want = "a 2-D (prompts x models) array" if shape is None else f"shape {shape}"
-        raise ValueError(f"{name} must be {want}, got shape {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"{name} needs at least one prompt and one model, got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} must be finite (drop prompts with missing outcomes first)")
-    return a
-
-
-def _check_group(group: np.ndarray, n: int, n_groups: int) -> np.ndarray:
-    g = np.asarray(group)
-    if g.shape != (n,) or (g.size and g.dtype.kind not in "iu"):
-        raise ValueError(f"group must be {n} integers, got shape {g.shape} dtype {g.dtype}")
-    if n_groups < 1 or (g.size and (g.min() < 0 or g.max() >= n_groups)):
-        raise ValueError(f"group codes must lie in [0, n_groups={n_groups})")
-    return g.astype(np.intp)
-
-
-def _check_knobs(x: np.ndarray, name: str, positive: bool) -> np.ndarray:
-    """A 1-D float array without NaN (and > 0 where ``positive``), else a one-line ValueError."""
-    a = np.atleast_1d(np.asarray(x, dtype=np.float64))
-    if a.ndim != 1 or np.isnan(a).any() or (positive and (a <= 0).any()):
-        raise ValueError(f"{name} must be a 1-D array of numbers{' > 0' if positive else ''}")
-    return a
-
-
-def knob_problem(knobs: np.ndarray, name: str) -> str | None:
-    """What is wrong with a router's knob values, in one line naming the knob; None if nothing.
-
-    Any number is a knob value (each router gives -inf, 0, inf a meaning); NaN is not.
-
-    >>> knob_problem([0.0, float("nan")], "lambda")
-    "knob 'lambda' must be a number, not NaN (got [0.0, nan])"
-    """
-    a = np.asarray(knobs, dtype=np.float64)
-    if a.ndim > 1:
-        return f"knob {name!r} must be a list of numbers (got shape {a.shape})"
-    if np.isnan(a).any():
-        return f"knob {name!r} must be a number, not NaN (got {np.atleast_1d(a).tolist()})"
-    return None
-
-
 def lambda_choices(P: np.ndarray, C: np.ndarray, lams: np.ndarray) -> np.ndarray:
     """The chosen column of every prompt at each ``lams[k]``, by the module's rule: int ``[k, n]``.
 
@@ -245,7 +85,7 @@ def lambda_choices(P: np.ndarray, C: np.ndarray, lams: np.ndarray) -> np.ndarray
            [0],
            [1]])
     """
-    lams = _check_knobs(lams, "lams", positive=False)
+    lams = check_knobs(lams, "lams", positive=False)
     n, m = P.shape
     out = np.empty((lams.size, n), dtype=np.int64)
     out[:] = P.argmax(1)
@@ -273,6 +113,7 @@ def _envelopes(P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:
     the open intervals where the segment's line provably wins the float argmax, within
     ``[ZERO_PLUS, inf)`` (at ``lam <= 0`` cost is ignored, no float argmax to follow).
     """
+    # Whole: one vectorised step per segment, whose parts share a dozen per-prompt arrays.
     n, m = P.shape
     # Models x prompts layout: reductions over models become fast elementwise passes.  A mask is
     # applied by adding 0.0 / mask (NaN off the mask), which np.fmin.reduce skips.
@@ -421,20 +262,20 @@ class LambdaPath:
     def at(self, lams: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Totals at each ``lams[k]`` (any number but NaN, ±inf allowed): ``cost_sum[g, k]``,
         ``quality_sum[g, k]``, ``count[g]``; equal to :func:`lambda_grid_bruteforce`."""
-        lams = _check_knobs(lams, "lams", positive=False)
+        lams = check_knobs(lams, "lams", positive=False)
         parts = self.steps.parts(lams)
         p, k, a, t = self._fixups(lams)
         n_groups, n_k = self.count.size, lams.size
         bins = np.tile(self.group[p] * n_k + k, 2)
         sums = []
         for q, table in enumerate((self.cost, self.quality)):
-            fix = _group_parts(np.concatenate([table[p, t], -table[p, a]]), bins, n_groups * n_k)
-            sums.append(_fsum0(np.concatenate([parts[q], fix.reshape(-1, n_groups, n_k)])))
+            fix = group_parts(np.concatenate([table[p, t], -table[p, a]]), bins, n_groups * n_k)
+            sums.append(fsum0(np.concatenate([parts[q], fix.reshape(-1, n_groups, n_k)])))
         return sums[0], sums[1], self.count
 
     def choices(self, lams: np.ndarray) -> np.ndarray:
         """The chosen model column of every prompt at each ``lams[k]``: int ``[k, n]``."""
-        lams = _check_knobs(lams, "lams", positive=False)
+        lams = check_knobs(lams, "lams", positive=False)
         n = self.P.shape[0]
         out = self._assumed(np.tile(np.arange(n), lams.size), np.repeat(lams, n))
         out = out.reshape(lams.size, n)
@@ -459,12 +300,12 @@ class LambdaPath:
 def _check_inputs(
     P: np.ndarray, C: np.ndarray, quality: np.ndarray, cost: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    P = _check_table(P, "P")
+    P = check_table(P, "P")
     return (
         P,
-        _check_table(C, "C", P.shape),
-        _check_table(quality, "quality", P.shape),
-        _check_table(cost, "cost", P.shape),
+        check_table(C, "C", P.shape),
+        check_table(quality, "quality", P.shape),
+        check_table(cost, "cost", P.shape),
     )
 
 
@@ -527,9 +368,10 @@ def lambda_path(
     >>> path.choices(np.array([0.0, 2.0, 3.0])).tolist()
     [[1, 1], [0, 0], [1, 0]]
     """
+    # Long by its docstring's worked example only: the code is under 60 lines.
     P, C, quality, cost = _check_inputs(P, C, quality, cost)
     n = P.shape[0]
-    group = _check_group(group, n, n_groups)
+    group = check_group(group, n, n_groups)
     chunks = []
     for s in range(0, n, _CHUNK):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -597,8 +439,8 @@ def lambda_grid_bruteforce(
     """
     P, C, quality, cost = _check_inputs(P, C, quality, cost)
     n = P.shape[0]
-    group = _check_group(group, n, n_groups)
-    lams = _check_knobs(lams, "lams", positive=False)
+    group = check_group(group, n, n_groups)
+    lams = check_knobs(lams, "lams", positive=False)
     rows = np.arange(n)
     out = np.empty((2, n_groups, lams.size))
     for k, pick in enumerate(lambda_choices(P, C, lams)):

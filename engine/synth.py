@@ -28,147 +28,23 @@ import operator
 import numpy as np
 
 from routerbench.engine.data import PAPER_FAMILIES, RoutingData, family_of
-
-# The 11 models in RouterBench's response order (which also breaks ties).
-MODELS: tuple[str, ...] = (
-    "gpt-3.5-turbo-1106",
-    "claude-instant-v1",
-    "claude-v1",
-    "claude-v2",
-    "gpt-4-1106-preview",
-    "meta/llama-2-70b-chat",
-    "mistralai/mixtral-8x7b-chat",
-    "zero-one-ai/Yi-34B-Chat",
-    "WizardLM/WizardLM-13B-V1.2",
-    "meta/code-llama-instruct-34b-chat",
-    "mistralai/mistral-7b-chat",
+from routerbench.engine.synth_tables import (
+    ANSWER_TOKENS,
+    EVAL_COUNTS,
+    FILLER,
+    INSTRUCTIONS,
+    MODELS,
+    PRICES,
+    PROMPT_TOKENS,
+    SKILL,
+    SPLITS,
+    TARGETS,
+    TASKS,
 )
-
-# USD per 1M tokens (input, output): the prices behind the stored costs.
-PRICES: dict[str, tuple[float, float]] = {
-    "gpt-3.5-turbo-1106": (1.0, 2.0),
-    "claude-instant-v1": (0.8, 2.4),
-    "claude-v1": (8.0, 24.0),
-    "claude-v2": (8.0, 24.0),
-    "gpt-4-1106-preview": (10.0, 30.0),
-    "meta/llama-2-70b-chat": (0.9, 0.9),
-    "mistralai/mixtral-8x7b-chat": (0.6, 0.6),
-    "zero-one-ai/Yi-34B-Chat": (0.8, 0.8),
-    "WizardLM/WizardLM-13B-V1.2": (0.3, 0.3),
-    "meta/code-llama-instruct-34b-chat": (0.776, 0.776),
-    "mistralai/mistral-7b-chat": (0.2, 0.2),
-}
-
-# RouterBench 0-shot table: (mean quality, mean cost per query in USD) per model.
-TARGETS: dict[str, tuple[float, float]] = {
-    "gpt-3.5-turbo-1106": (0.6193, 0.000243),
-    "claude-instant-v1": (0.5984, 0.000233),
-    "claude-v1": (0.6301, 0.002145),
-    "claude-v2": (0.6358, 0.002419),
-    "gpt-4-1106-preview": (0.7814, 0.003293),
-    "meta/llama-2-70b-chat": (0.3287, 0.000203),
-    "mistralai/mixtral-8x7b-chat": (0.5471, 0.000135),
-    "zero-one-ai/Yi-34B-Chat": (0.6475, 0.000186),
-    "WizardLM/WizardLM-13B-V1.2": (0.4311, 0.000073),
-    "meta/code-llama-instruct-34b-chat": (0.2022, 0.000172),
-    "mistralai/mistral-7b-chat": (0.3061, 0.000046),
-}
 
 DEFAULT_N = 36497
 
-# MMLU test-split sizes per subject (57 subjects, 14,042 questions).
-_MMLU = {
-    "abstract_algebra": 100, "anatomy": 135, "astronomy": 152, "business_ethics": 100,
-    "clinical_knowledge": 265, "college_biology": 144, "college_chemistry": 100,
-    "college_computer_science": 100, "college_mathematics": 100, "college_medicine": 173,
-    "college_physics": 102, "computer_security": 100, "conceptual_physics": 235,
-    "econometrics": 114, "electrical_engineering": 145, "elementary_mathematics": 378,
-    "formal_logic": 126, "global_facts": 100, "high_school_biology": 310,
-    "high_school_chemistry": 203, "high_school_computer_science": 100,
-    "high_school_european_history": 165, "high_school_geography": 198,
-    "high_school_government_and_politics": 193, "high_school_macroeconomics": 390,
-    "high_school_mathematics": 270, "high_school_microeconomics": 238, "high_school_physics": 151,
-    "high_school_psychology": 545, "high_school_statistics": 216, "high_school_us_history": 204,
-    "high_school_world_history": 237, "human_aging": 223, "human_sexuality": 131,
-    "international_law": 121, "jurisprudence": 108, "logical_fallacies": 163,
-    "machine_learning": 112, "management": 103, "marketing": 234, "medical_genetics": 100,
-    "miscellaneous": 783, "moral_disputes": 346, "moral_scenarios": 895, "nutrition": 306,
-    "philosophy": 311, "prehistory": 324, "professional_accounting": 282,
-    "professional_law": 1534, "professional_medicine": 272, "professional_psychology": 612,
-    "public_relations": 110, "security_studies": 245, "sociology": 201, "us_foreign_policy": 100,
-    "virology": 166, "world_religions": 171,
-}  # fmt: skip
-
-# Rows per eval name in the 0-shot file (86 names, 36,497 rows), in row order (by name).
-EVAL_COUNTS: dict[str, int] = dict(
-    sorted(
-        {
-            "hellaswag": 10042,
-            "grade-school-math": 7450,
-            **{"mmlu-" + s.replace("_", "-"): c for s, c in _MMLU.items()},
-            "arc-challenge": 1470,
-            "winogrande": 1267,
-            "mbpp": 427,
-            "mtbench": 41,
-            "mtbench-math": 20,
-            "mtbench-reference": 19,
-            "consensus_summary": 362,
-            "chinese_zodiac": 394,
-            "bias_detection": 285,
-            "abstract2title": 254,
-            "test-match": 3,
-            "chinese_guess_idioms": 38,
-            "chinese_tang_poetries": 30,
-            "chinese_idioms": 38,
-            "chinese_famous_novel": 30,
-            "chinese_lantern_riddles": 30,
-            "chinese_remainder_theorem": 29,
-            "chinese_modern_poem_identification": 27,
-            "chinese_homonym": 26,
-            "chinese_character_riddles": 25,
-            "chinese_hard_translations": 25,
-            "chinese_poem": 25,
-            "chinese_ancient_poetry": 20,
-            "chinese_chu_ci": 20,
-            "chinese_homophonic": 20,
-            "chinese_song_ci": 20,
-            "chinese_shi_jing": 18,
-        }.items()
-    )
-)
-
 _FAMILIES = list(dict.fromkeys(map(family_of, EVAL_COUNTS)))  # in row order
-
-# Task columns of the skill table: the paper families, then everything else.
-_TASKS = (*PAPER_FAMILIES, "other")
-# Relative skill (logits) of each model per task column, in _TASKS order; offsets calibrate means.
-_SKILL = {
-    "gpt-3.5-turbo-1106": (0.3, 0.5, 0.2, 0.8, 0.4, -0.3, 0.2, 0.3),
-    "claude-instant-v1": (0.2, 0.3, 0.3, 0.7, 0.0, -0.2, 0.0, 0.3),
-    "claude-v1": (0.4, 0.4, 0.2, 0.8, -0.2, -0.1, 0.2, 0.2),
-    "claude-v2": (0.3, 0.4, 0.2, 0.9, -0.2, 0.0, 0.1, 0.2),
-    "gpt-4-1106-preview": (0.2, 0.6, 0.4, 1.2, 0.3, 0.3, 0.4, 0.3),
-    "meta/llama-2-70b-chat": (-1.0, 0.3, 0.4, 0.7, -0.8, 0.0, 0.0, 0.2),
-    "mistralai/mixtral-8x7b-chat": (-0.2, 0.3, 0.3, 0.8, -0.2, -0.1, 0.0, 0.1),
-    "zero-one-ai/Yi-34B-Chat": (-0.1, 0.6, 0.5, 1.0, -0.6, 0.2, -0.2, 0.2),
-    "WizardLM/WizardLM-13B-V1.2": (-0.4, 0.4, 0.0, 0.4, -0.5, 0.0, 0.1, 0.2),
-    "meta/code-llama-instruct-34b-chat": (-0.8, -0.4, -0.3, -0.2, 0.8, -0.6, -0.2, -0.3),
-    "mistralai/mistral-7b-chat": (-0.6, 0.2, -0.2, 0.3, -0.4, -0.2, 0.0, 0.0),
-}
-# Per task column: median prompt tokens, typical answer tokens, instruction opening the prompt.
-_PROMPT_TOKENS = (140, 150, 160, 110, 220, 50, 110, 250)
-_ANSWER_TOKENS = (120, 20, 25, 20, 120, 15, 300, 80)
-_INSTRUCTIONS = (
-    "Solve the following grade school math problem step by step.",
-    "Pick the most plausible continuation of the scene.",
-    "The following is a multiple choice question. Answer with the letter of the correct option.",
-    "Answer the following science question with the letter of the correct option.",
-    "Write a Python function for the task below; it must pass the tests.",
-    "Fill in the blank with the option that fits the sentence.",
-    "Respond to the user as a helpful assistant.",
-    "Complete the following task.",
-)
-_SPLITS = {"grade-school-math": "dev", "mbpp": "test", "mtbench": "test", "winogrande": "dev"}
 
 # Latent-model scales (logits).
 _SD_DIFFICULTY = 2.2  # prompt difficulty, shared by all models
@@ -176,14 +52,6 @@ _SD_EVAL = 0.5  # model x eval name effect
 _SD_TOPIC = 1.5  # model x topic effect
 _SD_CELL = 0.3  # prompt x model idiosyncrasy, invisible to routers
 _TOPICS = 4  # topics per family
-_FILLER = (
-    "the of and to in is that for it as with was on be by this are from at or an which not have "
-    "one all but were they there been has when who will more if no out so what up its about into "
-    "than them can only other new some could time these two may then do first any my now such "
-    "like our over man me even most made after also did many before must through back years where "
-    "much your way well down should because each just those people how too little state good very "
-    "make world still own see men work long get here between both life being under never day same"
-).split()
 
 
 def _int_arg(name: str, value: object, low: int) -> int:
@@ -251,7 +119,7 @@ def model_prices(n_models: int = len(MODELS)) -> dict[str, tuple[float, float]]:
 
 def _model_table(n_models: int) -> list[tuple]:
     """(name, input price, output price, mean quality, mean cost, skill row) per model."""
-    rows: list[tuple] = [(m, *PRICES[m], *TARGETS[m], _SKILL[m]) for m in MODELS[:n_models]]
+    rows: list[tuple] = [(m, *PRICES[m], *TARGETS[m], SKILL[m]) for m in MODELS[:n_models]]
     for k in range(1, n_models - len(MODELS) + 1):
         r = np.random.Generator(np.random.PCG64([k, 2403_12031]))  # the same for every seed
         pin = round(float(10 ** r.uniform(-0.7, 1.0)), 3)
@@ -296,7 +164,7 @@ def _vocabulary(n_evals: int, n_topics: int) -> tuple[np.ndarray, tuple[int, int
     need = 8 * n_evals + 10 * n_topics + 8 * 6
     codes = r.choice(k**3, size=need, replace=False)
     words = [syl[c // k**2] + syl[c // k % k] + syl[c % k] for c in codes.tolist()]
-    vocab = np.array(words + _FILLER, dtype=object)
+    vocab = np.array(words + FILLER, dtype=object)
     return vocab, (8 * n_evals, 8 * n_evals + 10 * n_topics, need)
 
 
@@ -318,12 +186,12 @@ def _prompts(
             8 * eval_ids[:, None] + r.integers(0, 8, (n, 3)),
             t0 + 10 * topic + r.integers(0, 10, (n, 5)),
             l0 + 8 * lev + r.integers(0, 8, (n, 4)),
-            f0 + r.integers(0, len(_FILLER), (n, 12)),
+            f0 + r.integers(0, len(FILLER), (n, 12)),
         ],
         axis=1,
     )
     heads = [
-        f"{_INSTRUCTIONS[_task(e)]} Task: {e.replace('-', ' ').replace('_', ' ')}." for e in evals
+        f"{INSTRUCTIONS[_task(e)]} Task: {e.replace('-', ' ').replace('_', ' ')}." for e in evals
     ]
     words = vocab[ids].tolist()
     return np.array(
@@ -334,7 +202,7 @@ def _prompts(
 
 def _task(eval_name: str) -> int:
     fam = family_of(eval_name)
-    return _TASKS.index(fam) if fam in _TASKS else len(_TASKS) - 1
+    return TASKS.index(fam) if fam in TASKS else len(TASKS) - 1
 
 
 def _levels(eval_name: str) -> int:
@@ -357,8 +225,8 @@ def _costs(
     """USD per prompt and model: prompt tokens per task, answer tokens per task and model (longer
     when harder), answer lengths scaled so each model's mean cost per query equals ``target``."""
     n, m = len(task), len(pin)
-    in_tok = np.maximum(5.0, np.rint(np.take(_PROMPT_TOKENS, task) * r.lognormal(0, 0.35, n)))
-    verbosity = np.array(_ANSWER_TOKENS)[:, None] * r.lognormal(0, 0.3, (len(_TASKS), m))
+    in_tok = np.maximum(5.0, np.rint(np.take(PROMPT_TOKENS, task) * r.lognormal(0, 0.35, n)))
+    verbosity = np.array(ANSWER_TOKENS)[:, None] * r.lognormal(0, 0.3, (len(TASKS), m))
     raw = r.standard_normal((n, m))
     raw *= 0.5
     raw += 0.2 * d[:, None]
@@ -381,6 +249,40 @@ def _features(
     x += 0.8 * d[:, None] * r.standard_normal(dim)
     x /= np.sqrt((x * x).sum(axis=1, keepdims=True))
     return x
+
+
+def _quality(
+    r_lat: np.random.Generator,
+    r_q: np.random.Generator,
+    evals: list[str],
+    g: np.ndarray,
+    fam: np.ndarray,
+    task: np.ndarray,
+    skill: np.ndarray,
+    q_target: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The latent model: each prompt's topic ``tg`` and difficulty ``d``, and ``quality[n, m]``
+    on each eval name's value set (eval code ``g``, family ``fam`` and task column ``task`` per
+    prompt; ``skill[task, model]``; ``q_target``: each model's mean quality)."""
+    n, n_models = len(g), skill.shape[1]
+    # Latent logits: skill + eval effect + topic effect - difficulty + idiosyncratic noise.
+    tg = fam * _TOPICS + r_lat.integers(0, _TOPICS, n)  # global topic id
+    d = r_lat.standard_normal(n)
+    eval_eff = r_lat.normal(0.0, _SD_EVAL, (len(evals), n_models))
+    topic_eff = r_lat.normal(0.0, _SD_TOPIC, (len(_FAMILIES) * _TOPICS, n_models))
+    logits = r_lat.standard_normal((n, n_models))
+    logits *= _SD_CELL
+    logits += skill[task]
+    logits += eval_eff[g]
+    logits += topic_eff[tg]
+    logits -= _SD_DIFFICULTY * d[:, None]
+    logits += _solve_offsets(logits, q_target)
+    v = _sigmoid_(logits)
+    # Stochastic rounding onto the task's value set keeps E[quality] = v.
+    k = np.array([_levels(e) for e in evals], dtype=np.float64)[g][:, None]
+    v *= k
+    low = np.floor(v)
+    return tg, d, (low + (r_q.random((n, n_models)) < v - low)) / k
 
 
 def generate(
@@ -419,29 +321,8 @@ def generate(
     task = np.array([_task(e) for e in evals])[g]
     streams = np.random.SeedSequence([seed, n, n_models]).spawn(5)
     r_lat, r_q, r_cost, r_text, r_feat = (np.random.Generator(np.random.PCG64(s)) for s in streams)
-
-    # Latent logits: skill + eval effect + topic effect - difficulty + idiosyncratic noise.
-    tg = fam * _TOPICS + r_lat.integers(0, _TOPICS, n)  # global topic id
-    d = r_lat.standard_normal(n)
-    eval_eff = r_lat.normal(0.0, _SD_EVAL, (len(evals), n_models))
-    topic_eff = r_lat.normal(0.0, _SD_TOPIC, (len(_FAMILIES) * _TOPICS, n_models))
-    logits = r_lat.standard_normal((n, n_models))
-    logits *= _SD_CELL
-    logits += skill[task]
-    logits += eval_eff[g]
-    logits += topic_eff[tg]
-    logits -= _SD_DIFFICULTY * d[:, None]
-    logits += _solve_offsets(logits, q_target)
-    v = _sigmoid_(logits)
-
-    # Stochastic rounding onto the task's value set keeps E[quality] = v.
-    k = np.array([_levels(e) for e in evals], dtype=np.float64)[g][:, None]
-    v *= k
-    low = np.floor(v)
-    quality = (low + (r_q.random((n, n_models)) < v - low)) / k
-    del logits, v, low
-
-    heads = [f"{e}.{_SPLITS.get(family_of(e), 'val')}." for e in evals]
+    tg, d, quality = _quality(r_lat, r_q, evals, g, fam, task, skill, q_target)
+    heads = [f"{e}.{SPLITS.get(family_of(e), 'val')}." for e in evals]
     ids = [head + str(i) for head, c in zip(heads, counts.values(), strict=True) for i in range(c)]
     return RoutingData(
         quality=quality,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import doctest
+import hashlib
+import pickle
+
 import numpy as np
 import pytest
 
+from routerbench.engine import data as data_mod
 from routerbench.engine.data import RoutingData, family_of
 from routerbench.engine.errors import DataError
+from routerbench.engine.rng import stable_keys
 
 
 def make(**kw):
@@ -74,6 +80,8 @@ class TestRoutingData:
         assert r.latency[0].tolist() == [3.0, 4.0]
         assert r.fingerprint() != d.fingerprint()
         assert make().fingerprint() == make().fingerprint()
+        same_outcomes = make(prompts=["x", "z"])  # the prompt text is part of the identity
+        assert same_outcomes.fingerprint() != make(prompts=["x", "y"]).fingerprint()
 
     def test_take_keeps_invariants(self) -> None:
         """take() of validated rows: read-only arrays, no repeated or out-of-range rows, a mask of
@@ -103,10 +111,65 @@ class TestRoutingData:
         assert k.tolist() == stable_keys(["p0", "p1"], b"x").tolist()
         assert d.keys().tolist() != k.tolist()
         r = d.take([1])
-        assert r.__dict__["_keys"][b"x"].tolist() == [k[1]]
+        assert r._keys[b"x"].tolist() == [k[1]]
         assert r.keys(b"x").tolist() == stable_keys(["p1"], b"x").tolist()
 
     def test_model_index_suggests(self) -> None:
         """An unknown model name suggests the closest one."""
         with pytest.raises(DataError, match="did you mean 'b'"):
             make(models=["alpha", "b"]).model_index("bb")
+
+
+class TestCaches:
+    def test_fingerprint_computed_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A second fingerprint() of one instance hashes nothing again and gives the same text."""
+        d = make()
+        calls = []
+        real = hashlib.sha256
+        monkeypatch.setattr(data_mod.hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
+        first = d.fingerprint()
+        assert d.fingerprint() == first and len(calls) == 1
+
+    def test_take_recomputes_fingerprint(self) -> None:
+        """take() of a data set whose fingerprint is cached fingerprints the taken rows, as the
+        same rows built directly do."""
+        d = make()
+        d.fingerprint()
+        direct = make(
+            quality=[[0.5, 1.0]], cost=[[0.2, 0.1]], prompt_ids=["p1"], eval_names=["hellaswag"]
+        )
+        assert d.take([1]).fingerprint() == direct.fingerprint() != d.fingerprint()
+
+    def test_with_features_recomputes_fingerprint(self) -> None:
+        """with_features() after a cached fingerprint gives the fingerprint of the new content."""
+        d = make()
+        d.fingerprint()
+        feats = np.array([[1.0], [2.0]])
+        got = d.with_features(feats, source="f.parquet").fingerprint()
+        assert got == make(features=feats, features_source="f.parquet").fingerprint()
+        assert got != d.fingerprint()
+
+    def test_pickle_round_trip(self) -> None:
+        """A pickled copy (as sent to a Ray worker) has the same content, fingerprint and keys,
+        with or without caches computed, and takes rows with the right keys."""
+        plain = pickle.loads(pickle.dumps(make()))
+        d = make()
+        k, fp = d.keys(b"x"), d.fingerprint()
+        copy = pickle.loads(pickle.dumps(d))
+        assert np.array_equal(copy.quality, d.quality) and copy.models == d.models
+        assert copy.fingerprint() == fp == plain.fingerprint()
+        assert copy.keys(b"x").tolist() == k.tolist() == plain.keys(b"x").tolist()
+        assert copy.take([1]).keys(b"x").tolist() == stable_keys(["p1"], b"x").tolist()
+
+    def test_cache_not_a_parameter(self) -> None:
+        """The key cache is not a constructor argument and not in the repr."""
+        with pytest.raises(TypeError, match="_keys"):
+            make(_keys={b"x": np.zeros(2, np.uint64)})
+        assert "_keys" not in repr(make())
+
+
+class TestDocstrings:
+    def test_examples_run(self) -> None:
+        """The docstring examples of engine/data.py run and give what they show."""
+        result = doctest.testmod(data_mod)
+        assert result.attempted >= 3 and result.failed == 0

@@ -1,8 +1,9 @@
-"""Prompt features: TF-IDF + SVD featurizer, ensure_features, vectors read by load_features."""
+"""Prompt features: TF-IDF + SVD featurizer, vectors read by load_features."""
 
 from __future__ import annotations
 
 import dataclasses
+import doctest
 import hashlib
 import os
 import pickle
@@ -17,11 +18,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from routerbench.engine import features
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import DataError
 from routerbench.engine.features import (
     TextFeaturizer,
-    ensure_features,
     load_features,
     text_features,
 )
@@ -131,47 +132,6 @@ class TestTextFeatures:
         p = sentences(15)
         expected = TextFeaturizer(dim=3).fit(p).transform(p)
         np.testing.assert_array_equal(text_features(p, dim=3), expected)
-
-
-class TestEnsureFeatures:
-    def test_existing_features_kept(self) -> None:
-        """Data that has features is returned unchanged."""
-        d = data_with(sentences(5), features=np.ones((5, 2)))
-        assert ensure_features(d) is d
-
-    def test_computed_from_prompts_with_mask(self) -> None:
-        """Without features, text features fitted on the training mask are attached."""
-        p = sentences(25)
-        mask = np.arange(25) < 18
-        out = ensure_features(data_with(p), dim=4, seed=1, train_mask=mask)
-        expected = text_features(np.array(p, dtype=object), dim=4, seed=1, fit_on=mask)
-        np.testing.assert_array_equal(out.features, expected)
-
-    def test_cached(self) -> None:
-        """A second call with the same data and settings reuses the cached features."""
-        d = data_with(sentences(12))
-        assert ensure_features(d, dim=3).features is ensure_features(d, dim=3).features
-
-    def test_cache_tells_prompts_apart(self) -> None:
-        """Same outcomes but other prompts give other features (and another fingerprint: the
-        prompt text is part of the data's identity)."""
-        a = data_with(sentences(12, seed=0))
-        b = data_with(sentences(12, seed=5))
-        assert a.fingerprint() != b.fingerprint()
-        fa, fb = ensure_features(a, dim=3).features, ensure_features(b, dim=3).features
-        assert fa is not None and fb is not None and fa.shape == fb.shape
-        assert not np.array_equal(fa, fb)
-
-    def test_neither_features_nor_prompts(self) -> None:
-        """Data with nothing to embed gives a one-line DataError."""
-        d = dataclasses.replace(data_with(None, features=np.ones((3, 2))), features=None)
-        with pytest.raises(DataError, match="neither features nor prompts"):
-            ensure_features(d)
-
-    def test_bad_mask(self) -> None:
-        """A mask of the wrong shape or dtype is a DataError naming what was expected."""
-        with pytest.raises(DataError, match=r"train_mask must be a boolean array of shape \(4,\)"):
-            ensure_features(data_with(sentences(4)), train_mask=np.array([1, 0, 1, 0]))
 
 
 # ------------------------------------------------------------------------------ load_features
@@ -495,7 +455,7 @@ class TestLoadFeaturesTableErrors:
 
     def test_file_not_found(self, tmp_path: Path) -> None:
         """A missing file is a one-line error naming it."""
-        load_error(str(tmp_path / "no.parquet"), routing(1), "FileNotFoundError")
+        load_error(str(tmp_path / "no.parquet"), routing(1), "file not found")
 
 
 class TestLoadFeaturesIdentity:
@@ -515,3 +475,10 @@ class TestLoadFeaturesIdentity:
         assert e.features_source != a.features_source
         assert e.fingerprint() != a.fingerprint() != d.fingerprint()
         assert a.fingerprint() == b.fingerprint()
+
+
+class TestDocstrings:
+    def test_examples_run(self) -> None:
+        """The docstring examples of engine/features.py run and give what they show."""
+        result = doctest.testmod(features)
+        assert result.attempted >= 11 and result.failed == 0

@@ -3,6 +3,7 @@ needed (offline: huggingface_hub is never needed here)."""
 
 from __future__ import annotations
 
+import doctest
 import hashlib
 import json
 import sys
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routerbench.engine import fetch as fetch_mod
-from routerbench.engine import io
+from routerbench.engine import io, storage
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import DataError
 from routerbench.engine.fetch import FetchedFile, cached_path, default_cache_dir, fetch, sha256_of
@@ -101,6 +102,27 @@ class TestFetch:
             "a.pkl": 1,
             "b.pkl": 2,
         }
+
+    def test_failed_write_leaves_no_temporary(
+        self, tmp_path: Path, no_download: None, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A rename that fails while recording fingerprints raises, keeps the old record and
+        leaves no temporary file in the folder."""
+        cache = _hub_cache(tmp_path, {"a.pkl": b"1", "b.pkl": b"22"})
+        fetch(["a.pkl"], cache_dir=cache)
+        record = cache / REPO / "fingerprints.json"
+        before = record.read_bytes()
+
+        def broken(src: str, dst: str) -> None:
+            raise OSError("disk full")
+
+        monkeypatch.setattr(storage.os, "replace", broken)
+        with pytest.raises(OSError, match="disk full"):
+            fetch(["b.pkl"], cache_dir=cache)
+        monkeypatch.undo()
+        names = sorted(p.name for p in (cache / REPO).iterdir())
+        assert names == ["fingerprints.json", "refs", "snapshots"]
+        assert record.read_bytes() == before
 
     def test_corrupt_cached_file(self, tmp_path: Path, no_download: None) -> None:
         """A snapshot file whose hash changed since it was recorded is reported as corrupt."""
@@ -206,3 +228,10 @@ class TestSha256Of:
         path = tmp_path_factory.mktemp("h") / "f"
         path.write_bytes(payload)
         assert sha256_of(path, chunk) == (hashlib.sha256(payload).hexdigest(), len(payload))
+
+
+class TestDocstrings:
+    def test_examples_run(self) -> None:
+        """The docstring examples of engine/fetch.py run and give what they show."""
+        result = doctest.testmod(fetch_mod)
+        assert result.attempted >= 2 and result.failed == 0

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_safepickle import G4, M7, PANDAS_2_1_PROTOCOL_5, _blob
 
-from routerbench.engine import io
+from routerbench.engine import io, io_write
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import DataError
 
@@ -488,7 +488,8 @@ def _unchecked(data: RoutingData, **fields: Any) -> RoutingData:
     """``data`` with fields replaced without validation: to write files that must be refused."""
     new = object.__new__(RoutingData)
     for f in dataclasses.fields(data):
-        object.__setattr__(new, f.name, fields.get(f.name, getattr(data, f.name)))
+        value = fields.get(f.name, getattr(data, f.name)) if f.init else {}  # {}: a fresh cache
+        object.__setattr__(new, f.name, value)
     return new
 
 
@@ -776,7 +777,10 @@ class TestParquetLayout:
             ),
             (lambda t: t.drop_columns(["cost"]), "'cost'"),
             (lambda t: t.append_column("extra", pa.array([1])), "'extra'"),
-            (lambda t: t.set_column(3, "quality", io._fixed(np.array([[1.0, 2.0]]))), "'quality'"),
+            (
+                lambda t: t.set_column(3, "quality", io_write._fixed(np.array([[1.0, 2.0]]))),
+                "'quality'",
+            ),
             (lambda t: t.set_column(0, "prompt_id", pa.array([None], pa.string())), "'prompt_id'"),
         ],
     )

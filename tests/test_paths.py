@@ -1,4 +1,4 @@
-"""Exact λ paths (engine/paths.py) against literal argmax oracles."""
+"""Exact λ paths (engine/paths.py) and exact sums (engine/stepsums.py) against literal oracles."""
 
 from __future__ import annotations
 
@@ -11,13 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routerbench.engine import paths
-from routerbench.engine.paths import (
-    UPSTREAM_LAMBDAS,
-    exact_group_sums,
-    lambda_grid_bruteforce,
-    lambda_path,
-)
+from routerbench.engine import paths, stepsums
+from routerbench.engine.paths import UPSTREAM_LAMBDAS, lambda_grid_bruteforce, lambda_path
+from routerbench.engine.stepsums import exact_group_sums
 
 # Upstream per-model prices (in + out per token, x 1e-7): the scale at which float scores tie.
 PRICES = np.array([3, 3.2, 32, 32, 40, 1.8, 1.2, 1.6, 0.6, 1.552, 0.4]) * 1e-7
@@ -410,3 +406,8 @@ class TestDocstrings:
     def test_examples_run(self) -> None:
         """The docstring examples of engine/paths.py run and give what they show."""
         assert doctest.testmod(paths).failed == 0
+
+    def test_stepsums_examples_run(self) -> None:
+        """The docstring examples of engine/stepsums.py run and give what they show."""
+        result = doctest.testmod(stepsums)
+        assert result.attempted >= 2 and result.failed == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import builtins
 import copyreg
+import doctest
 import functools
 import io
 import os
@@ -21,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from routerbench.engine import safepickle
 from routerbench.engine.errors import DataError
 from routerbench.engine.safepickle import safe_load
 
@@ -537,3 +539,10 @@ class TestPlainData:
         blob = pickle.dumps(self.CACHE, protocol=4)[:-5]
         with pytest.raises(DataError, match=r"^c\.pkl: not a readable pickle"):
             safe_load(io.BytesIO(blob), name="c.pkl")
+
+
+class TestDocstrings:
+    def test_examples_run(self) -> None:
+        """The docstring examples of engine/safepickle.py run and give what they show."""
+        result = doctest.testmod(safepickle)
+        assert result.attempted >= 5 and result.failed == 0

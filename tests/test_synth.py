@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import doctest
 import re
 from collections import Counter
 from fractions import Fraction
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routerbench.engine import synth
+from routerbench.engine import synth, synth_tables
 from routerbench.engine.data import PAPER_FAMILIES, family_of
 
 # RouterBench 0-shot table (ROUTERBENCH.md section 1): model -> (in, out, mean quality, mean cost).
@@ -83,15 +84,15 @@ def knn_routed_quality(x: np.ndarray, q: np.ndarray) -> tuple[float, float, floa
 class TestConstants:
     def test_models_in_response_order(self):
         """MODELS lists the 11 models in RouterBench's response order."""
-        assert synth.MODELS == RESPONSE_ORDER
+        assert synth_tables.MODELS == RESPONSE_ORDER
 
     def test_prices_match_table(self):
         """PRICES holds the table's (input, output) USD per 1M tokens for every model."""
-        assert synth.PRICES == {m: (row[0], row[1]) for m, row in TABLE.items()}
+        assert synth_tables.PRICES == {m: (row[0], row[1]) for m, row in TABLE.items()}
 
     def test_eval_counts_reproduce_0shot_file(self):
         """EVAL_COUNTS has 86 names, 36,497 rows and the documented per-task counts."""
-        c = synth.EVAL_COUNTS
+        c = synth_tables.EVAL_COUNTS
         assert len(c) == 86 and sum(c.values()) == 36497
         documented = {
             "hellaswag": 10042, "grade-school-math": 7450, "arc-challenge": 1470,
@@ -103,7 +104,7 @@ class TestConstants:
 
     def test_mmlu_subjects(self):
         """57 mmlu-<subject> names total 14,042; professional-law 1,534 is largest, 100 smallest."""
-        mmlu = {k: v for k, v in synth.EVAL_COUNTS.items() if k.startswith("mmlu-")}
+        mmlu = {k: v for k, v in synth_tables.EVAL_COUNTS.items() if k.startswith("mmlu-")}
         assert len(mmlu) == 57 and sum(mmlu.values()) == 14042
         assert max(mmlu.values()) == mmlu["mmlu-professional-law"] == 1534
         assert min(mmlu.values()) == 100
@@ -113,26 +114,26 @@ class TestConstants:
 class TestEvalCounts:
     def test_default_is_the_file(self):
         """At the default n the counts are exactly the 0-shot file's."""
-        assert synth.eval_counts() == synth.EVAL_COUNTS
+        assert synth.eval_counts() == synth_tables.EVAL_COUNTS
 
     @settings(max_examples=60, deadline=None)
     @given(st.integers(1, 2_000_000))
     def test_sum_is_exact(self, n):
         """Counts are non-negative, cover every eval name and sum to n."""
         c = synth.eval_counts(n)
-        assert list(c) == list(synth.EVAL_COUNTS)
+        assert list(c) == list(synth_tables.EVAL_COUNTS)
         assert sum(c.values()) == n and min(c.values()) >= 0
 
     @settings(max_examples=30, deadline=None)
     @given(st.integers(2400, 500_000))
     def test_matches_brute_force_hamilton(self, n):
         """Without binding floors, family and eval counts equal an exact-fraction Hamilton split."""
-        fams = list(dict.fromkeys(family_of(e) for e in synth.EVAL_COUNTS))
-        members = {f: [e for e in synth.EVAL_COUNTS if family_of(e) == f] for f in fams}
-        per_fam = hamilton(n, [sum(synth.EVAL_COUNTS[e] for e in members[f]) for f in fams])
+        fams = list(dict.fromkeys(family_of(e) for e in synth_tables.EVAL_COUNTS))
+        members = {f: [e for e in synth_tables.EVAL_COUNTS if family_of(e) == f] for f in fams}
+        per_fam = hamilton(n, [sum(synth_tables.EVAL_COUNTS[e] for e in members[f]) for f in fams])
         got = synth.eval_counts(n)
         for f, total in zip(fams, per_fam, strict=True):
-            expect = hamilton(total, [synth.EVAL_COUNTS[e] for e in members[f]])
+            expect = hamilton(total, [synth_tables.EVAL_COUNTS[e] for e in members[f]])
             assert [got[e] for e in members[f]] == expect
 
     @settings(max_examples=30, deadline=None)
@@ -153,7 +154,7 @@ class TestEvalCounts:
 class TestModelPrices:
     def test_real_models(self):
         """The first 11 are RouterBench's models and prices."""
-        assert synth.model_prices() == synth.PRICES
+        assert synth.model_prices() == synth_tables.PRICES
         assert list(synth.model_prices(3)) == list(RESPONSE_ORDER[:3])
 
     def test_synthetic_models(self):
@@ -192,7 +193,7 @@ class TestGenerate:
 
     def test_row_counts_at_default_n(self, default):
         """Each eval name has exactly its 0-shot row count."""
-        assert dict(Counter(default.eval_names.tolist())) == synth.EVAL_COUNTS
+        assert dict(Counter(default.eval_names.tolist())) == synth_tables.EVAL_COUNTS
 
     def test_rows_in_eval_blocks(self, default):
         """Rows come in one contiguous block per eval name, blocks sorted by name."""
@@ -213,7 +214,7 @@ class TestGenerate:
 
     def test_value_sets(self, default):
         """Binary multiple choice, quarters for math and graded tasks, tenths for MT-Bench."""
-        for e in synth.EVAL_COUNTS:
+        for e in synth_tables.EVAL_COUNTS:
             q = set(np.unique(default.quality[default.eval_names == e]).tolist())
             fam = family_of(e)
             if fam == "mtbench":
@@ -361,3 +362,10 @@ class TestSavedFiles:
         assert out.synthetic and not real.synthetic
         assert out.fingerprint() == real.fingerprint()
         np.testing.assert_array_equal(out.quality, data.quality)
+
+
+class TestDocstrings:
+    def test_examples_run(self) -> None:
+        """The docstring examples of engine/synth.py run and give what they show."""
+        result = doctest.testmod(synth)
+        assert result.attempted >= 7 and result.failed == 0
