@@ -1,33 +1,42 @@
-"""The router protocol and the one registry of router names.
+"""The router base classes, each hyperparameter's allowed values, and the one registry of names.
 
-A router is a frozen dataclass of hyperparameters (picklable, no I/O in its constructor). ``fit``
-learns from training data and returns a fitted router that:
+A router is a frozen dataclass of hyperparameters that subclasses :class:`Router` (picklable, no
+I/O in its constructor), made available under a name by :func:`register`. ``fit`` learns from
+training data and returns a :class:`Fitted` router, which
 
 - ``score(data)``: does the expensive part once (predictions; no knob in it);
 - ``decide(scores, knobs)``: turns scores into decisions for every knob value at once, as an int
-  matrix ``[len(knobs), n]`` of model columns, ``NO_CALL`` (-1) for "call no model";
-- ``knob_name`` and ``default_knobs()``: the operating points swept by default.
+  matrix ``[len(knobs), n]`` of model columns, ``NO_CALL`` (-1) for "call no model"; or, where a
+  prompt's outcome is not one model's (a cascade pays for every call), ``outcomes``;
+- ``knob_name`` and ``default_knobs()``: the operating points swept by default;
+- ``exact_path(scores, data)``: every operating point at once, where the router can give them.
 
-Score once, sweep the knob: RouteLLM's split between win rate and threshold.
+Score once, sweep the knob: RouteLLM's split between win rate and threshold. Every optional hook
+has a default here, as Optuna's ``BaseSampler`` declares its own; each router states its
+hyperparameters' allowed values in one table (``constraints``, as scikit-learn's
+``_parameter_constraints``), checked at construction here and against the data by
+:func:`check_data`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import json
-import math
-import numbers
-import types
+import pkgutil
 import typing
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import RouterError
-from routerbench.engine.evaluate import NO_CALL
+from routerbench.engine.evaluate import NO_CALL, realised
+from routerbench.routers.params import Constraint, type_problem
 
 __all__ = [
     "NO_CALL",
@@ -35,158 +44,199 @@ __all__ = [
     "Fitted",
     "Router",
     "RouterError",
+    "check_data",
     "create",
+    "load_all",
     "params_json",
     "register",
 ]
 
+ExactPath = tuple[np.ndarray, np.ndarray, np.ndarray, int]
 
-@runtime_checkable
-class Fitted(Protocol):
+
+class Fitted(ABC):
+    """A fitted router. Subclasses give ``knob_name`` (a class attribute, a dataclass field with a
+    default, or a property), ``score`` and ``default_knobs``, and ``decide`` or ``outcomes``."""
+
+    key_domains: tuple[bytes, ...] = ()
+    """The prompt-key domains ``score`` reads (``data.keys(domain)``): hashed once per data set
+    before blocks are scored, not once per block."""
+
     @property
-    def knob_name(self) -> str: ...
+    @abstractmethod
+    def knob_name(self) -> str:
+        """The knob its operating points sweep (``""``: one operating point, no knob)."""
 
-    def score(self, data: RoutingData) -> Any: ...
+    @abstractmethod
+    def score(self, data: RoutingData) -> Any:
+        """The knob-free, expensive part for ``data``'s prompts (predictions, draws, ...)."""
 
-    def decide(self, scores: Any, knobs: np.ndarray) -> np.ndarray: ...
+    @abstractmethod
+    def default_knobs(self) -> np.ndarray:
+        """The knob values swept when a spec names none."""
 
-    def default_knobs(self) -> np.ndarray: ...
+    def decide(self, scores: Any, knobs: np.ndarray) -> np.ndarray:
+        """Model columns ``[len(knobs), n]`` (``NO_CALL``: no model) at every knob value; a
+        refused knob value is a one-line RouterError naming the knob."""
+        raise NotImplementedError(f"{type(self).__name__} gives outcomes, not decisions")
+
+    def outcomes(
+        self, scores: Any, data: RoutingData, knobs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-prompt realised cost and quality ``[len(knobs), n]`` at every knob value: by
+        default those of the models ``decide`` chooses (cost and quality 0 for ``NO_CALL``)."""
+        choice = self.decide(scores, knobs)
+        return realised(data.cost, choice), realised(data.quality, choice)
+
+    def exact_path(self, scores: Any, data: RoutingData) -> ExactPath | None:
+        """Every operating point as a step function of the knob, or None (the default: the
+        router has none, and only its knob values are evaluated).
+
+        The path is ``(breakpoints, cost sums, quality sums, n)``: strictly increasing knob
+        values; the sums over ``data``'s ``n`` prompts of what ``outcomes`` gives at any knob value
+        from a breakpoint up to the next (the first breakpoint's also below it), equal to
+        ``math.fsum`` of those outcomes bit for bit. The first breakpoint must be the same for
+        every set of prompts (the knob's lowest value: 0 for λ, -inf for a threshold), since
+        :func:`routerbench.sweeps.cells.merge_paths` adds blocks' paths and refuses paths that
+        start at different values.
+        """
+        return None
 
 
-class Router(Protocol):
-    def fit(self, train: RoutingData) -> Fitted: ...
+class Router(ABC):
+    """A router's hyperparameters (a frozen dataclass subclassing this); ``fit`` learns.
+
+    Class attributes: ``knob`` (the ``knob_name`` of what ``fit`` returns, ``""`` for none;
+    several joined by ``" | "`` when it depends on a hyperparameter), ``example`` (hyperparameters
+    that fit small samples of :func:`routerbench.engine.synth.generate`, for the contract suite)
+    and ``constraints`` (hyperparameter -> its allowed values beyond its type hint).
+    """
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # subclasses: dataclasses
+    registry_name: ClassVar[str] = ""  # set by register
+    knob: ClassVar[str]
+    example: ClassVar[Mapping[str, Any]] = {}
+    constraints: ClassVar[Mapping[str, Constraint]] = {}
+
+    def __post_init__(self) -> None:
+        """Check every hyperparameter, strictly, against its type hint (a list for a tuple is
+        made a tuple), then its constraint (None passes where the hint allows it)."""
+        cls = type(self)
+        name = cls.registry_name or cls.__name__
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            hint = hints.get(f.name, Any)
+            if isinstance(value, list) and typing.get_origin(hint) is tuple:
+                value = tuple(value)
+                object.__setattr__(self, f.name, value)
+            problem = type_problem(value, hint)
+            rule = cls.constraints.get(f.name)
+            if problem is None and rule is not None and value is not None:
+                problem = None if rule.accepts(value) else rule.describe()
+            if problem:
+                raise RouterError(f"router {name!r}: {f.name} must be {problem} (got {value!r})")
+
+    @abstractmethod
+    def fit(self, train: RoutingData) -> Fitted:
+        """Learn from the training prompts; raise a one-line RouterError or DataError when they
+        cannot be fitted."""
+
+    @classmethod
+    def check_knobs(cls, knobs: ArrayLike) -> str | None:
+        """What is wrong with knob values a spec gives, checked before anything runs (None: all
+        accepted, the default; NaN is refused for every router before this is asked)."""
+        return None
 
 
-REGISTRY: dict[str, type] = {}
-R = TypeVar("R", bound=type)
+REGISTRY: dict[str, type[Router]] = {}
+R = TypeVar("R", bound=type[Router])
 
 
 def register(name: str) -> Callable[[R], R]:
-    """Class decorator: make a router available under ``name`` (its ``name`` attribute too)."""
+    """Class decorator: make a router available under ``name`` (set as its ``registry_name``).
+
+    The class must be a dataclass subclassing :class:`Router`, with a ``knob``, and constraints
+    only on its own fields; anything else is a TypeError when it is registered.
+    """
 
     def deco(cls: R) -> R:
         if name in REGISTRY:
             raise RuntimeError(f"router name {name!r} registered twice")
+        if not (isinstance(cls, type) and issubclass(cls, Router)):
+            raise TypeError(f"router {name!r}: {cls!r} must subclass {Router.__module__}.Router")
+        if not dataclasses.is_dataclass(cls) or not isinstance(getattr(cls, "knob", None), str):
+            raise TypeError(f"router {name!r}: must be a dataclass with a class attribute knob")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(cls.constraints) - fields):
+            raise TypeError(f"router {name!r}: constraints on {unknown}, not fields")
         REGISTRY[name] = cls
-        cls.registry_name = name  # type: ignore[attr-defined]
+        cls.registry_name = name
         return cls
 
     return deco
 
 
+def _close(value: str, allowed: Any) -> str:
+    close = difflib.get_close_matches(value, list(allowed), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def create(name: str, **params: Any) -> Router:
-    """Instantiate a registered router; unknown names or parameters give a one-line RouterError."""
+    """Instantiate a registered router; unknown names or bad parameters give a one-line
+    RouterError."""
     load_all()
     if name not in REGISTRY:
-        close = difflib.get_close_matches(name, REGISTRY, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise RouterError(f"unknown router {name!r}: expected one of {sorted(REGISTRY)}{hint}")
+        raise RouterError(
+            f"unknown router {name!r}: expected one of {sorted(REGISTRY)}{_close(name, REGISTRY)}"
+        )
     cls = REGISTRY[name]
     allowed = [f.name for f in dataclasses.fields(cls)]
     for key in params:
         if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise RouterError(
-                f"router {name!r}: unknown parameter {key!r}, allowed: {allowed}{hint}"
+                f"router {name!r}: unknown parameter {key!r}, allowed: {allowed}"
+                + _close(key, allowed)
             )
-    hints = typing.get_type_hints(cls)
-    for key, value in params.items():
-        problem = _type_problem(value, hints.get(key, Any))
-        if problem is None and key == "seed" and not 0 <= value < 2**32:
-            problem = "an integer in [0, 2**32)"
-        if problem:
-            raise RouterError(f"router {name!r}: {key} must be {problem} (got {value!r})")
     try:
-        return cls(**params)  # type: ignore[no-any-return]
+        return cls(**params)
     except TypeError as e:
         raise RouterError(f"router {name!r}: {e}") from None
 
 
-def _type_problem(value: Any, hint: Any) -> str | None:
-    """What ``value`` must be to match the type hint ``hint``, or None if it does: strictly (a
-    bool is not an int; a float is finite; an int fits in 64 bits)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return None
-    if origin in (typing.Union, types.UnionType):
-        problems = [_type_problem(value, a) for a in args]
-        return None if None in problems else " or ".join(p for p in problems if p)
-    if hint is type(None):
-        return None if value is None else "None"
-    if origin is typing.Literal:
-        return None if value in args else f"one of {list(args)}"
-    if hint is bool:
-        return None if isinstance(value, bool) else "true or false"
-    boolean = isinstance(value, bool | np.bool_)
-    if hint is int:
-        ok = isinstance(value, numbers.Integral) and not boolean and abs(int(value)) < 2**63
-        return None if ok else "an integer (64-bit)"
-    if hint is float:
-        ok = isinstance(value, numbers.Real) and not boolean
-        return None if ok and math.isfinite(float(value)) else "a finite number"
-    if hint is str:
-        return None if isinstance(value, str) else "a string"
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        if not isinstance(value, tuple | list) or not value:
-            return f"a non-empty list of {args[0].__name__}"
-        inner = [_type_problem(v, args[0]) for v in value]
-        return next((f"a list of {p}" for p in inner if p), None)
-    return None
-
-
-def params_json(router: Any) -> str:
+def params_json(router: Router) -> str:
     """Canonical JSON of a router's hyperparameters (sorted keys, compact)."""
     return json.dumps(dataclasses.asdict(router), sort_keys=True, separators=(",", ":"))
 
 
-def name_of(router: Any) -> str:
-    return str(type(router).registry_name)
+def name_of(router: Router) -> str:
+    """The name a router's class is registered under."""
+    return type(router).registry_name
 
 
 def check(cond: bool, router: str, msg: str) -> None:
-    """Validate a hyperparameter at construction: ``router 'knn': k must be >= 1 (got 0)``."""
+    """Refuse what a router cannot work with: ``router 'knn': k=6 exceeds the 5 training rows``."""
     if not cond:
         raise RouterError(f"router {router!r}: {msg}")
 
 
 def load_all() -> None:
-    # Importing the router modules registers them; kept lazy so `base` has no import cycle.
-    from routerbench.routers import (  # noqa: F401
-        cascade,
-        frontier,
-        predictive,
-        reference,
-        threshold,
-    )
+    """Import every module of ``routerbench.routers`` (importing a module registers its
+    routers): a new file there is found without being listed anywhere."""
+    import routerbench.routers as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
 
 
-# Parameters that name the data's facts, checked when the data is known (``check_data``).
-MODEL_PARAMS = ("model", "strong", "weak")
-NEIGHBOUR_PARAMS = ("k",)
-
-
-def check_data(router: Any, models: tuple[str, ...], train_rows: dict[str, int]) -> None:
+def check_data(router: Router, models: tuple[str, ...], train_rows: dict[str, int]) -> None:
     """Check a router's hyperparameters against the data it will be fitted on, before any
-    computation: model names must be the data's, and ``k`` at most the training prompts of some
-    family (``train_rows``: family -> its fewest training prompts over the splits; empty: not
-    checked). A family smaller than ``k`` fails alone, as a failed row, like any fit error."""
-    name = name_of(router)
-    for key in MODEL_PARAMS:
-        value = getattr(router, key, None)
-        if isinstance(value, str) and value not in models:
-            close = difflib.get_close_matches(value, models, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RouterError(
-                f"router {name!r}: {key} {value!r} is not a model of the data, expected one of "
-                f"{list(models)}{hint}"
-            )
-    for key in NEIGHBOUR_PARAMS:
-        value = getattr(router, key, None)
-        if isinstance(value, int) and train_rows:
-            fam, rows = max(train_rows.items(), key=lambda kv: kv[1])
-            if value > rows:  # no family could be fitted: every cell would fail
-                raise RouterError(
-                    f"router {name!r}: {key} = {value} is more than the training prompts of "
-                    f"every family (the most: {rows}, in {fam!r})"
-                )
+    computation, by their constraints: model names must be the data's, and a count of training
+    prompts (``k``) at most the training prompts of some family (``train_rows``: family -> its
+    fewest training prompts over the splits; empty: not checked). A family smaller than ``k``
+    fails alone, as a failed row, like any fit error."""
+    cls = type(router)
+    for key, rule in cls.constraints.items():
+        problem = rule.data_problem(key, getattr(router, key), models, train_rows)
+        if problem:
+            raise RouterError(f"router {cls.registry_name!r}: {problem}")

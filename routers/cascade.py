@@ -12,9 +12,10 @@ original takes it from the test scores, which a router cannot see); for binary t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from routerbench.engine.cascade import (
     PROMPT_DOMAIN,
@@ -28,7 +29,8 @@ from routerbench.engine.cascade import (
 )
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import RouterError
-from routerbench.routers.base import check, register
+from routerbench.routers.base import Fitted, Router, register
+from routerbench.routers.params import SEED, Constraint, Interval, PromptCount
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,14 @@ class CascadeScores:
 
 
 @dataclass(frozen=True, eq=False)
-class FittedCascade:
+class FittedCascade(Fitted):
     order: np.ndarray  # model columns, cheapest first
     theta: float
     eps: float
     seed: int
     predictor: Any = None  # a fitted predictive router when the judge is learned
     knob_name: str = "budget"
-    key_domains: tuple[bytes, ...] = (PROMPT_DOMAIN,)  # prompt keys it reads (RoutingData.keys)
+    key_domains = (PROMPT_DOMAIN,)
 
     def score(self, data: RoutingData) -> CascadeScores:
         if self.predictor is not None:
@@ -81,7 +83,7 @@ class FittedCascade:
 
 @register("cascade")
 @dataclass(frozen=True, kw_only=True)
-class CascadeRouter:
+class CascadeRouter(Router):
     """Call models in ``order`` (``"price"``: ascending per-token price as upstream; ``"cost"``:
     ascending mean cost on the training prompts) until the judge accepts or the budget is spent.
 
@@ -98,34 +100,18 @@ class CascadeRouter:
     k: int = 10
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        check(0.0 <= self.eps <= 1.0, "cascade", f"eps must be in [0, 1] (got {self.eps!r})")
-        check(
-            0.0 <= self.quantile <= 1.0,
-            "cascade",
-            f"quantile must be in [0, 1] (got {self.quantile!r})",
-        )
-        check(
-            self.theta is None or 0.0 <= self.theta <= 1.0,
-            "cascade",
-            f"theta must be None or in [0, 1] (got {self.theta!r})",
-        )
-        check(
-            self.order in ("price", "cost"),
-            "cascade",
-            f"order must be 'price' or 'cost' (got {self.order!r})",
-        )
-        check(
-            self.judge in ("simulated", "learned"),
-            "cascade",
-            f"judge must be 'simulated' or 'learned' (got {self.judge!r})",
-        )
-        check(
-            isinstance(self.k, int) and self.k >= 1, "cascade", f"k must be >= 1 (got {self.k!r})"
-        )
+    knob = "budget"
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "eps": Interval(float, 0, 1),
+        "quantile": Interval(float, 0, 1),
+        "theta": Interval(float, 0, 1),
+        "k": PromptCount(),
+        "seed": SEED,
+    }
+    example: ClassVar[dict[str, Any]] = {"eps": 0.2}
 
-    @staticmethod
-    def check_knobs(knobs: np.ndarray) -> str | None:
+    @classmethod
+    def check_knobs(cls, knobs: ArrayLike) -> str | None:
         """Budgets must be > 0 (+inf: no limit; 0, negatives, -inf and NaN are refused, here and
         by the exact path, whose knot 0 stands for B -> 0+); the message says what is wrong, None
         when all is well."""
@@ -134,7 +120,7 @@ class CascadeRouter:
 
     def fit(self, train: RoutingData) -> FittedCascade:
         if self.order == "price":
-            from routerbench.routers.predictive import upstream_price
+            from routerbench.routers.predictors import upstream_price
 
             key = upstream_price(train.models)
         else:

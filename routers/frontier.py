@@ -13,19 +13,21 @@ quality, then cheapest).  A router that may call no model (the oracle with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.paths import ZERO_PLUS, lambda_path
-from routerbench.routers.base import check, register
-from routerbench.routers.predictive import PredictiveScores, decide_lambda, lambda_exact_path
+from routerbench.routers.base import Fitted, Router, register
+from routerbench.routers.params import Constraint, Interval
+from routerbench.routers.predictors import PredictiveScores, decide_lambda, lambda_exact_path
 
 GRID = 64  # λ grid points taken from the training prompts' path (the bootstrap's grid)
 
 
 @dataclass(frozen=True)
-class FittedFrontier:
+class FittedFrontier(Fitted):
     """Scores are the outcomes themselves; ``knobs``: a λ grid from the training prompts."""
 
     knobs: np.ndarray
@@ -48,7 +50,7 @@ class FittedFrontier:
 
 @register("frontier")
 @dataclass(frozen=True, kw_only=True)
-class Frontier:
+class Frontier(Router):
     """The oracle frontier (a reference): per prompt, true quality minus λ·cost, over every λ.
 
     ``grid``: how many λ values of the training prompts' path the bootstrap replicates use (the
@@ -56,9 +58,8 @@ class Frontier:
     """
 
     grid: int = GRID
-
-    def __post_init__(self) -> None:
-        check(self.grid >= 2, "frontier", f"grid must be >= 2 (got {self.grid})")
+    knob = "lambda"
+    constraints: ClassVar[dict[str, Constraint]] = {"grid": Interval(int, 2)}
 
     def fit(self, train: RoutingData) -> FittedFrontier:
         return FittedFrontier(lambda_grid(train, self.grid))

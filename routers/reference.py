@@ -2,44 +2,62 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import RouterError
 from routerbench.engine.evaluate import NO_CALL
-from routerbench.engine.paths import knob_problem
 from routerbench.engine.rng import keyed_uniforms
-from routerbench.routers.base import check, register
+from routerbench.engine.stepsums import knob_problem
+from routerbench.routers.base import Fitted, Router, register
+from routerbench.routers.params import SEED, Constraint, Model
 
 _NO_KNOB = np.array([np.nan])
 
 
-@dataclass(frozen=True)
-class _Constant:
-    """A fitted router whose decision for a prompt does not depend on any knob."""
+class _KnobFree(Fitted):
+    """One operating point: each prompt's model is the same at every knob value (NaN too)."""
 
-    column: int
-    knob_name: str = ""
+    knob_name = ""
 
-    def score(self, data: RoutingData) -> int:
-        return data.n_prompts
-
-    def decide(self, scores: int, knobs: np.ndarray) -> np.ndarray:
-        return np.full((len(knobs), scores), self.column, dtype=np.int64)
+    def decide(self, scores: Any, knobs: np.ndarray) -> np.ndarray:
+        choice = self.choose(scores)
+        return np.broadcast_to(choice, (len(knobs), len(choice))).copy()
 
     def default_knobs(self) -> np.ndarray:
         return _NO_KNOB
 
+    @abstractmethod
+    def choose(self, scores: Any) -> np.ndarray:
+        """Each prompt's model column (int64)."""
+
+
+@dataclass(frozen=True)
+class _Constant(_KnobFree):
+    """One model for every prompt."""
+
+    column: int
+
+    def score(self, data: RoutingData) -> int:
+        return data.n_prompts
+
+    def choose(self, scores: int) -> np.ndarray:
+        return np.full(scores, self.column, dtype=np.int64)
+
 
 @register("single")
 @dataclass(frozen=True, kw_only=True)
-class SingleModel:
+class SingleModel(Router):
     """Always the same model."""
 
     model: str
+    knob = ""
+    constraints: ClassVar[dict[str, Constraint]] = {"model": Model()}
+    example: ClassVar[dict[str, Any]] = {"model": "claude-v1"}
 
     def fit(self, train: RoutingData) -> _Constant:
         return _Constant(train.model_index(self.model))
@@ -66,36 +84,26 @@ def oracle_choice(
 
 
 @dataclass(frozen=True)
-class _FittedOracle:
+class _FittedOracle(_KnobFree):
     no_model_correct: str
-    knob_name: str = ""
 
     def score(self, data: RoutingData) -> np.ndarray:
         return oracle_choice(data.quality, data.cost, self.no_model_correct)
 
-    def decide(self, scores: np.ndarray, knobs: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(scores, (len(knobs), len(scores))).copy()
-
-    def default_knobs(self) -> np.ndarray:
-        return _NO_KNOB
+    def choose(self, scores: np.ndarray) -> np.ndarray:
+        return scores
 
 
 @register("oracle")
 @dataclass(frozen=True, kw_only=True)
-class Oracle:
+class Oracle(Router):
     """Sees the outcomes: the best model for each prompt, the cheapest among equals.
 
     ``no_model_correct="upstream"`` follows the original (no call where every model scores 0).
     """
 
     no_model_correct: Literal["cheapest", "upstream"] = "cheapest"
-
-    def __post_init__(self) -> None:
-        check(
-            self.no_model_correct in ("cheapest", "upstream"),
-            "oracle",
-            f"no_model_correct must be 'cheapest' or 'upstream' (got {self.no_model_correct!r})",
-        )
+    knob = ""
 
     def fit(self, train: RoutingData) -> _FittedOracle:
         return _FittedOracle(self.no_model_correct)
@@ -106,35 +114,32 @@ def _prompt_uniforms(seed: int, data: RoutingData) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _FittedRandom:
+class _FittedRandom(_KnobFree):
     seed: int
     n_models: int
-    knob_name: str = ""
 
     def score(self, data: RoutingData) -> np.ndarray:
         return _prompt_uniforms(self.seed, data)
 
-    def decide(self, scores: np.ndarray, knobs: np.ndarray) -> np.ndarray:
-        col = np.minimum((scores * self.n_models).astype(np.int64), self.n_models - 1)
-        return np.broadcast_to(col, (len(knobs), len(col))).copy()
-
-    def default_knobs(self) -> np.ndarray:
-        return _NO_KNOB
+    def choose(self, scores: np.ndarray) -> np.ndarray:
+        return np.minimum((scores * self.n_models).astype(np.int64), self.n_models - 1)
 
 
 @register("random")
 @dataclass(frozen=True, kw_only=True)
-class RandomRouter:
+class RandomRouter(Router):
     """Each prompt to a uniformly random model (a seeded draw keyed by the prompt id)."""
 
     seed: int = 0
+    knob = ""
+    constraints: ClassVar[dict[str, Constraint]] = {"seed": SEED}
 
     def fit(self, train: RoutingData) -> _FittedRandom:
         return _FittedRandom(self.seed, train.n_models)
 
 
 @dataclass(frozen=True)
-class _FittedZero:
+class _FittedZero(Fitted):
     seed: int
     vertex_models: np.ndarray  # model columns on the hull, by ascending cost
     vertex_costs: np.ndarray  # their mean cost per query on the training data
@@ -170,7 +175,7 @@ class _FittedZero:
 
 
 @dataclass(frozen=True)
-class _EveryModel:
+class _EveryModel(Fitted):
     """The original's zero router: knob ``j`` sends every prompt to model column ``j``."""
 
     n_models: int
@@ -193,12 +198,9 @@ class _EveryModel:
         return np.arange(self.n_models, dtype=np.float64)
 
 
-ZERO_MODES = ("fitted", "upstream")
-
-
 @register("zero")
 @dataclass(frozen=True, kw_only=True)
-class ZeroRouter:
+class ZeroRouter(Router):
     """The zero router: random per-prompt mixtures of single models, with no learning.
 
     Its curve is the non-decreasing convex hull of the single models' points.
@@ -212,13 +214,8 @@ class ZeroRouter:
 
     seed: int = 0
     mode: Literal["fitted", "upstream"] = "fitted"
-
-    def __post_init__(self) -> None:
-        check(
-            self.mode in ZERO_MODES,
-            "zero",
-            f"mode must be one of {list(ZERO_MODES)} (got {self.mode!r})",
-        )
+    knob = "target_cost | model"
+    constraints: ClassVar[dict[str, Constraint]] = {"seed": SEED}
 
     def fit(self, train: RoutingData) -> _FittedZero | _EveryModel:
         from routerbench.engine.metrics import ndch

@@ -13,14 +13,15 @@ training prompts, as RouteLLM calibrates on a reference set.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import RouterError
-from routerbench.engine.paths import StepSums, knob_problem
-from routerbench.routers.base import check, create, register
+from routerbench.engine.stepsums import StepSums, knob_problem
+from routerbench.routers.base import Fitted, Router, check, create, register
+from routerbench.routers.params import SEED, Constraint, Model, Options, PromptCount
 
 SHARES = np.linspace(0.0, 1.0, 21)  # default operating points: strong-call shares 0%, 5%, ...
 
@@ -41,7 +42,7 @@ def threshold_for_share(scores: np.ndarray, share: float) -> float:
 
 
 @dataclass(frozen=True, eq=False)
-class FittedThreshold:
+class FittedThreshold(Fitted):
     strong: int
     weak: int
     predictor: Any
@@ -86,7 +87,7 @@ class FittedThreshold:
 
 @register("threshold")
 @dataclass(frozen=True, kw_only=True)
-class ThresholdRouter:
+class ThresholdRouter(Router):
     """Strong model when ``P̂[strong] − P̂[weak] >= threshold``; ``predictor`` names a predictive
     router (``knn``, ``mlp`` or ``linear``) with default hyperparameters plus ``k`` for KNN."""
 
@@ -96,16 +97,19 @@ class ThresholdRouter:
     k: int = 10
     seed: int = 0
 
+    knob = "threshold"
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "strong": Model(),
+        "weak": Model(),
+        "predictor": Options(("knn", "mlp", "linear")),
+        "k": PromptCount(),
+        "seed": SEED,
+    }
+    example: ClassVar[dict[str, Any]] = {"k": 5}
+
     def __post_init__(self) -> None:
-        check(
-            self.predictor in ("knn", "mlp", "linear"),
-            "threshold",
-            f"predictor must be one of ['knn', 'mlp', 'linear'] (got {self.predictor!r})",
-        )
+        super().__post_init__()
         check(self.strong != self.weak, "threshold", "strong and weak must be different models")
-        check(
-            isinstance(self.k, int) and self.k >= 1, "threshold", f"k must be >= 1 (got {self.k!r})"
-        )
 
     def fit(self, train: RoutingData) -> FittedThreshold:
         strong, weak = train.model_index(self.strong), train.model_index(self.weak)

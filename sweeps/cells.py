@@ -23,7 +23,7 @@ import numpy as np
 from routerbench.engine.bootstrap import poisson_weights
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import DataError, RouterError
-from routerbench.engine.evaluate import BLOCK, one_blas_thread, realised
+from routerbench.engine.evaluate import BLOCK, one_blas_thread
 from routerbench.engine.parallel import Deferred, deferring
 from routerbench.routers.base import Fitted, Router, create, params_json
 from routerbench.sweeps.split import Split
@@ -110,22 +110,6 @@ class BlockStats:
     path: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # knobs, cost sum, quality sum
 
 
-def outcomes(
-    fitted: Fitted, scores: Any, data: RoutingData, knobs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-prompt realised cost and quality ``[K, n]`` of a fitted router at each knob value.
-
-    A router whose prompts each go to one model gives decisions (``decide``); one whose outcome is
-    not a single model's (a cascade pays for every call) gives per-prompt outcomes (``outcomes``).
-    """
-    own = getattr(fitted, "outcomes", None)
-    if own is not None:
-        cost, quality = own(scores, data, knobs)
-        return np.atleast_2d(cost), np.atleast_2d(quality)
-    choice = fitted.decide(scores, knobs)
-    return realised(data.cost, choice), realised(data.quality, choice)
-
-
 def _error(e: BaseException) -> str:
     if isinstance(e, DataError | RouterError | ValueError | ArithmeticError):
         return f"{type(e).__name__}: {e}"
@@ -145,10 +129,7 @@ def fit_cell(
     fits: list[FamilyFit] = []
     waits: list[list[Deferred]] = []
     with deferring() as pending:
-        for fam, test_rows in split.test.items():
-            train_rows = split.train[fam]
-            if len(train_rows) == 0 or len(test_rows) == 0:
-                continue
+        for fam, train_rows, test_rows in split.evaluated():
             t0, first = time.perf_counter(), len(pending)
             try:
                 fitted = router.fit(data.take(train_rows))
@@ -194,22 +175,22 @@ def shard_stats(
     assert fit.fitted is not None
     out = []
     keys = data.keys() if bootstrap else None  # hashed once per data set, not per cell
-    for domain in getattr(fit.fitted, "key_domains", ()):
+    for domain in fit.fitted.key_domains:
         data.keys(domain)  # likewise the keys the router reads from each block
     with one_blas_thread():
         for s in range(lo, min(hi, len(fit.test_rows)), BLOCK):
             rows = fit.test_rows[s : min(s + BLOCK, hi)]
             block = data.take(rows)
             scores = fit.fitted.score(block)
-            cost, quality = outcomes(fit.fitted, scores, block, fit.knobs)
+            cost, quality = fit.fitted.outcomes(scores, block, fit.knobs)
             st = BlockStats(cost.sum(axis=1), quality.sum(axis=1), block.n_prompts)
             if keys is not None:
                 w = poisson_weights(seed, keys[rows], bootstrap)
                 st.boot_weight = w.sum(axis=1)
                 st.boot_cost, st.boot_quality = w @ cost.T, w @ quality.T
-            exact_path = getattr(fit.fitted, "exact_path", None)
-            if exact_path is not None:
-                st.path = exact_path(scores, block)[:3]
+            path = fit.fitted.exact_path(scores, block)
+            if path is not None:
+                st.path = path[:3]
             out.append(st)
     return out
 

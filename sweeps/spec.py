@@ -187,6 +187,23 @@ def _router(src: str, i: int, raw: Any) -> RouterSpec:
             f"{src}: '{at}.name' must be one of {sorted(REGISTRY)} (got {name!r})"
             + _suggest(str(name), sorted(REGISTRY))
         )
+    params, grid, space = _router_tables(src, at, name, raw)
+    knobs = _router_knobs(src, at, name, raw.get("knobs"))
+    spec = RouterSpec(name=name, params=params, grid=grid, space=space, knobs=knobs)
+    for cell in spec.cells():  # construct each cell's router: bad values fail here, not mid-run
+        if name == "single" and "model" not in cell:
+            continue  # every model of the data, expanded when the data is known
+        try:
+            create(name, **cell)
+        except RouterError as e:
+            raise SpecError(f"{src}: {at}: {e}") from None
+    return spec
+
+
+def _router_tables(
+    src: str, at: str, name: str, raw: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[Any]], dict[str, Any]]:
+    """A router entry's ``params``, ``grid`` and ``space`` tables, checked (lists as tuples)."""
     allowed = [f.name for f in dataclasses.fields(REGISTRY[name])]
     params = _typed(src, f"{at}.params", raw.get("params", {}), dict, {})
     grid = _typed(src, f"{at}.grid", raw.get("grid", {}), dict, {})
@@ -215,29 +232,24 @@ def _router(src: str, i: int, raw: Any) -> RouterSpec:
                 f"{{choices = [...]}} (got {dist!r})"
             )
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    knobs = raw.get("knobs")
-    if knobs is not None:
-        knobs = _typed(src, f"{at}.knobs", knobs, list, None)
-        if not knobs or not all(
-            isinstance(x, int | float) and not isinstance(x, bool) and x == x for x in knobs
-        ):
-            raise SpecError(
-                f"{src}: '{at}.knobs' must be a non-empty list of numbers (NaN is not a knob)"
-            )
-        knobs = tuple(float(x) for x in knobs)
-        check_knobs = getattr(REGISTRY[name], "check_knobs", None)
-        problem = check_knobs(knobs) if check_knobs else None
-        if problem:
-            raise SpecError(f"{src}: '{at}.knobs': {problem}")
-    spec = RouterSpec(name=name, params=params, grid=grid, space=space, knobs=knobs)
-    for cell in spec.cells():  # construct each cell's router: bad values fail here, not mid-run
-        if name == "single" and "model" not in cell:
-            continue  # every model of the data, expanded when the data is known
-        try:
-            create(name, **cell)
-        except RouterError as e:
-            raise SpecError(f"{src}: {at}: {e}") from None
-    return spec
+    return params, grid, space
+
+
+def _router_knobs(src: str, at: str, name: str, knobs: Any) -> tuple[float, ...] | None:
+    """A router entry's ``knobs``: None, or a non-empty list of numbers its router accepts."""
+    if knobs is None:
+        return None
+    knobs = _typed(src, f"{at}.knobs", knobs, list, None)
+    if not knobs or not all(
+        isinstance(x, int | float) and not isinstance(x, bool) and x == x for x in knobs
+    ):
+        raise SpecError(
+            f"{src}: '{at}.knobs' must be a non-empty list of numbers (NaN is not a knob)"
+        )
+    out = tuple(float(x) for x in knobs)
+    if problem := REGISTRY[name].check_knobs(out):
+        raise SpecError(f"{src}: '{at}.knobs': {problem}")
+    return out
 
 
 def parse(doc: Mapping[str, Any], *, source: str = "<spec>", text: str = "") -> Spec:

@@ -23,6 +23,15 @@ class Split:
     train: dict[str, np.ndarray]
     test: dict[str, np.ndarray]
 
+    def evaluated(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """``(family, train rows, test rows)`` of the families a cell is evaluated on, in order:
+        those with both training and test prompts (the others have nothing to fit or score)."""
+        return [
+            (fam, self.train[fam], test)
+            for fam, test in self.test.items()
+            if len(test) and len(self.train[fam])
+        ]
+
 
 def select_families(data: RoutingData, asked: Sequence[str] | None = None) -> list[str]:
     """``None``/``["paper"]``: the paper's seven families present (else every family); ``["all"]``:

@@ -10,10 +10,9 @@ from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import RouterError, SpecError
 from routerbench.engine.paths import ZERO_PLUS, lambda_path
 from routerbench.routers.cascade import CascadeScores, FittedCascade
-from routerbench.routers.predictive import FittedPredictive, PredictiveScores
+from routerbench.routers.predictors import FittedPredictive, PredictiveScores
 from routerbench.routers.reference import _FittedZero
 from routerbench.routers.threshold import FittedThreshold
-from routerbench.sweeps.cells import outcomes
 from routerbench.sweeps.spec import parse
 
 
@@ -37,7 +36,7 @@ def lookup(path: tuple, knobs: list[float]) -> tuple[list[float], list[float]]:
 
 
 def grid(fitted, scores, data: RoutingData, knobs: list[float]) -> tuple[list, list]:
-    cost, quality = outcomes(fitted, scores, data, np.array(knobs))
+    cost, quality = fitted.outcomes(scores, data, np.array(knobs))
     return cost.sum(axis=1).tolist(), quality.sum(axis=1).tolist()
 
 
@@ -128,7 +127,7 @@ class TestCascadeBudgets:
         knot (0) is the limit B -> 0+ (model 0 only), what the grid gives at the least float."""
         f = self.fitted()
         with pytest.raises(RouterError, match=r"^knob 'budget': budgets must be > 0"):
-            outcomes(f, self.SCORES, self.DATA, np.array([1.0, bad]))
+            f.outcomes(self.SCORES, self.DATA, np.array([1.0, bad]))
         path = f.exact_path(self.SCORES, self.DATA)
         assert path[0][0] == 0.0
         assert lookup(path, [0.0]) == grid(f, self.SCORES, self.DATA, [ZERO_PLUS]) == ([1.0], [0])

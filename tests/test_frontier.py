@@ -87,7 +87,7 @@ class TestFrontierPath:
 
     def test_bad_grid_refused(self) -> None:
         """A grid below 2 points is a one-line RouterError."""
-        with pytest.raises(RouterError, match="grid must be >= 2"):
+        with pytest.raises(RouterError, match=r"grid must be an integer >= 2 \(got 1\)"):
             create("frontier", grid=1)
 
 

@@ -107,12 +107,12 @@ class TestDeferring:
         with it, succeeds, and its seconds include the workers' time."""
         from dataclasses import dataclass
 
-        from routerbench.routers.base import REGISTRY, register
+        from routerbench.routers.base import REGISTRY, Fitted, Router, register
         from routerbench.sweeps.cells import Cell, evaluate_cell
         from routerbench.sweeps.split import masked_split
 
         @dataclass(frozen=True)
-        class _Fitted:
+        class _Fitted(Fitted):
             values: object
             knob_name: str = ""
 
@@ -127,7 +127,9 @@ class TestDeferring:
 
         @register("test-deferred")
         @dataclass(frozen=True, kw_only=True)
-        class _Router:
+        class _Router(Router):
+            knob = ""
+
             def fit(self, train: RoutingData) -> _Fitted:
                 bad = 0 if train.families[0] == "hellaswag" else 1
                 return _Fitted(map_fits(_slow_inverse, [1, 2, bad]))

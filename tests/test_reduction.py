@@ -30,7 +30,7 @@ from routerbench.engine.bootstrap import poisson_weights
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK, NO_CALL
 from routerbench.engine.metrics import aiq, aiq_upstream, aiq_upstream_path, ndch
-from routerbench.routers.base import REGISTRY, create, load_all, name_of
+from routerbench.routers.base import REGISTRY, Fitted, create, load_all, name_of
 from routerbench.sweeps import cells as cells_module
 from routerbench.sweeps.cells import (
     Cell,
@@ -114,16 +114,16 @@ def direct(
     fitted = router.fit(data.take(train))
     knobs = np.asarray(fitted.default_knobs() if knobs is None else knobs, dtype=np.float64)
     scores = fitted.score(test)
-    if hasattr(fitted, "outcomes"):
-        cost, quality = (np.atleast_2d(a) for a in fitted.outcomes(scores, test, knobs))
+    if type(fitted).decide is Fitted.decide:  # no decisions: the router's own outcomes
+        cost, quality = fitted.outcomes(scores, test, knobs)
     else:
         choice = fitted.decide(scores, knobs)
         cost, quality = realise(test.cost, choice), realise(test.quality, choice)
     n = len(test_rows)
     grid = (cost.sum(axis=1) / n, quality.sum(axis=1) / n)
     curve = grid
-    if hasattr(fitted, "exact_path"):
-        lams, pc, pq, count = fitted.exact_path(scores, test)
+    if (path := fitted.exact_path(scores, test)) is not None:
+        lams, pc, pq, count = path
         assert count == n
         # Prompts switching at the same λ (common for the frontier) are one step of the
         # function: its value after the last of them.

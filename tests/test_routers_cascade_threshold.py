@@ -9,7 +9,6 @@ from routerbench.engine import synth
 from routerbench.engine.errors import RouterError, SpecError
 from routerbench.routers.base import create
 from routerbench.routers.threshold import threshold_for_share
-from routerbench.sweeps.cells import outcomes
 from routerbench.sweeps.spec import parse
 
 UPSTREAM_ORDER = [
@@ -58,7 +57,7 @@ class TestCascade:
         train, test = mmlu
         fitted = create("cascade", eps=0.0).fit(train)
         assert fitted.theta == 1.0
-        _, quality = outcomes(fitted, fitted.score(test), test, np.array([np.inf]))
+        _, quality = fitted.outcomes(fitted.score(test), test, np.array([np.inf]))
         assert (quality[0] == test.quality.max(axis=1)).all()
 
     def test_learned_judge(self, mmlu) -> None:
@@ -66,8 +65,8 @@ class TestCascade:
         train, test = mmlu
         learned = create("cascade", judge="learned", k=5).fit(train)
         sim = create("cascade").fit(train)
-        a = outcomes(learned, learned.score(test), test, np.array([1.0]))
-        b = outcomes(sim, sim.score(test), test, np.array([1.0]))
+        a = learned.outcomes(learned.score(test), test, np.array([1.0]))
+        b = sim.outcomes(sim.score(test), test, np.array([1.0]))
         assert a[0].shape == b[0].shape and (a[0] != b[0]).any()
 
 
@@ -95,6 +94,14 @@ class TestThreshold:
         d = fitted.decide(fitted.score(test), fitted.default_knobs())
         allowed = {test.models.index("claude-v2"), test.models.index("claude-instant-v1")}
         assert set(np.unique(d)) <= allowed and len(set(np.unique(d))) == 2
+
+    def test_unknown_predictor_refused(self) -> None:
+        """A predictor that is no predictive router is refused, naming the three there are."""
+        with pytest.raises(RouterError) as info:
+            create("threshold", predictor="svm")
+        assert str(info.value) == (
+            "router 'threshold': predictor must be one of ['knn', 'mlp', 'linear'] (got 'svm')"
+        )
 
     def test_same_models_refused(self) -> None:
         """Strong and weak must differ."""

@@ -111,7 +111,7 @@ class TestZeroRouter:
 
     def test_unknown_mode(self) -> None:
         """An unknown mode names the allowed ones."""
-        with pytest.raises(RouterError, match="mode must be one of"):
+        with pytest.raises(RouterError, match="mode must be 'fitted' or 'upstream'"):
             create("zero", mode="test")
 
 

@@ -19,9 +19,10 @@ from importlib.resources import files
 import numpy as np
 
 from routerbench.engine import synth
+from routerbench.engine.paths import UPSTREAM_LAMBDAS
 from routerbench.engine.splits import upstream_split
 from routerbench.routers.base import create
-from routerbench.routers.predictive import UPSTREAM_LAMBDAS, decide_lambda
+from routerbench.routers.predictors import decide_lambda
 from routerbench.sweeps.cells import evaluate_cell
 from routerbench.sweeps.execute import plan, run_grid
 from routerbench.sweeps.spec import parse
