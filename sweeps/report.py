@@ -350,9 +350,10 @@ def _which(df: pd.DataFrame, name: str) -> pd.Series:
 def _diff(p: Mapping[Any, Any], m: str) -> tuple[str, str]:
     """A paired difference with its interval, and whether it is significant."""
     d, lo, hi = p[f"{m}_diff"], p[f"{m}_diff_lo"], p[f"{m}_diff_hi"]
+    text = interval(d, lo, hi, sign=True)
     if missing(lo) or missing(hi):
-        return f"{d:+.4f}", "n/a (no replicates)"
-    return f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]", "yes" if p[f"{m}_significant"] else "no"
+        return text, "n/a (no replicates)"
+    return text, "yes" if p[f"{m}_significant"] else "no"
 
 
 def compare_text(

@@ -60,6 +60,7 @@ from routerbench.engine.storage import RETRY, write_bytes
 from routerbench.sweeps import schema
 from routerbench.sweeps.cells import Cell, CellResult
 from routerbench.sweeps.execute import Executor, Plan, evaluate_cells, local_executor
+from routerbench.sweeps.runs import JOURNAL
 from routerbench.sweeps.search_space import Searched, search_space, suggest
 from routerbench.sweeps.spec import Spec
 from routerbench.sweeps.split import Split
@@ -126,7 +127,7 @@ def journal_file(
         yield path, lambda: None
         return
     with tempfile.TemporaryDirectory(prefix="routerbench-journal-") as tmp:
-        local = os.path.join(tmp, "study.journal")
+        local = os.path.join(tmp, JOURNAL)
         try:
             data = RETRY.call(lambda: fs.cat_file(path))
         except FileNotFoundError:

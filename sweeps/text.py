@@ -19,26 +19,33 @@ def missing(v: Any) -> bool:
         return False
 
 
-def num(v: Any, digits: int = 4, blank: str = "-") -> str:
-    """``v`` with ``digits`` decimals, or ``blank`` when it is missing.
+def num(v: Any, digits: int = 4, blank: str = "-", *, sign: bool = False) -> str:
+    """``v`` with ``digits`` decimals (``sign``: always with its sign, as differences are
+    written), or ``blank`` when it is missing.
 
-    >>> num(0.123456), num(float("nan")), num(None, blank="")
-    ('0.1235', '-', '')
+    >>> num(0.123456), num(float("nan")), num(None, blank=""), num(0.5, 2, sign=True)
+    ('0.1235', '-', '', '+0.50')
     """
-    return blank if missing(v) else f"{float(v):.{digits}f}"
+    return blank if missing(v) else f"{float(v):{'+' if sign else ''}.{digits}f}"
 
 
-def interval(x: Any, lo: Any, hi: Any, digits: int = 4, blank: str = "-") -> str:
+def interval(
+    x: Any, lo: Any, hi: Any, digits: int = 4, blank: str = "-", *, sign: bool = False
+) -> str:
     """``x [lo, hi]``; ``x`` alone when either bound is missing; ``blank`` when ``x`` is.
 
     >>> interval(0.5, 0.4, 0.6), interval(0.5, float("nan"), 0.6), interval(None, 0, 1)
     ('0.5000 [0.4000, 0.6000]', '0.5000', '-')
+    >>> interval(-0.01, -0.02, 0.005, 3, sign=True)
+    '-0.010 [-0.020, +0.005]'
     """
     if missing(x):
         return blank
     if missing(lo) or missing(hi):
-        return num(x, digits)
-    return f"{num(x, digits)} [{num(lo, digits)}, {num(hi, digits)}]"
+        return num(x, digits, sign=sign)
+    return (
+        f"{num(x, digits, sign=sign)} [{num(lo, digits, sign=sign)}, {num(hi, digits, sign=sign)}]"
+    )
 
 
 def bounds(lo: Any, hi: Any, digits: int = 4, blank: str = "") -> str:

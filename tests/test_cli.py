@@ -14,10 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routerbench.cluster.cli import _safe, main
+from routerbench.cluster.cli import main
 from routerbench.engine import io, synth
 from routerbench.engine.data import PAPER_FAMILIES
 from routerbench.sweeps import schema
+from routerbench.sweeps.run import _safe
+from routerbench.sweeps.run import run as run_spec
+from routerbench.sweeps.runs import read_run
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -177,7 +180,7 @@ class TestFeaturesAndWorkers:
     def test_empty_features(self, tmp_path: Path, capsys) -> None:
         """An empty --features is one line, exit 2, nothing written."""
         rc, _, err = run(["run", "--features", " ", "--out", str(tmp_path / "o")], capsys)
-        assert rc == 2 and "--features is empty" in err and not (tmp_path / "o").exists()
+        assert rc == 2 and "features (--features) is empty" in err and not (tmp_path / "o").exists()
 
 
 def _bad_files(tmp: Path, data) -> dict[str, tuple[Path, str]]:
@@ -404,9 +407,9 @@ class TestRunOutcome:
         """While one run holds a run folder, a second run into it is refused in one line."""
         import fcntl
 
-        from routerbench.cluster.resume import default_run_id
         from routerbench.sweeps import spec as specmod
         from routerbench.sweeps.execute import load_data
+        from routerbench.sweeps.resume import default_run_id
 
         path = tmp_path / "s.toml"
         path.write_text(self.SPEC)
@@ -419,6 +422,62 @@ class TestRunOutcome:
         assert rc == 2 and "another routerbench run" in err
         assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]
         assert run(["run", str(path), "--out", str(tmp_path / "o"), "--quiet"], capsys)[0] == 0
+
+
+class TestRunFromPython:
+    SPEC = TestRunOutcome.SPEC
+
+    def test_returns_what_it_wrote_and_prints_nothing(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """run() writes the run folder and returns its URL, its manifest and its results,
+        printing nothing without a progress callback; called again it finds the run complete,
+        evaluates nothing and says so (evaluated False), reporting only its data and plan."""
+        import routerbench.sweeps.execute as execute
+
+        spec = tmp_path / "s.toml"
+        spec.write_text(self.SPEC)
+        first = run_spec(str(spec), out=str(tmp_path / "o"), plots=False)
+        assert capsys.readouterr() == ("", "")
+        (folder,) = (tmp_path / "o").iterdir()
+        assert first.url == str(folder) and first.evaluated and first.failure() is None
+        on_disk = read_run(first.url)
+        assert on_disk.manifest == json.loads((folder / "manifest.json").read_text())
+        assert on_disk.manifest == first.manifest
+        np.testing.assert_array_equal(on_disk.curves["aiq"], first.results.curves["aiq"])
+
+        def no_evaluation(*args: object, **kwargs: object) -> None:
+            raise AssertionError("a cell was evaluated in a complete run")
+
+        monkeypatch.setattr(execute, "evaluate_cell", no_evaluation)
+        lines: list[str] = []
+        again = run_spec(str(spec), out=str(tmp_path / "o"), plots=False, progress=lines.append)
+        assert not again.evaluated and again.url == first.url
+        assert again.manifest == first.manifest and again.failure() is None
+        assert [ln.split(":")[0] for ln in lines] == ["data", "plan"]
+
+    def test_failed_rows_are_a_failure_not_an_error(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Failed cells are rows of a complete run: run() returns, and failure() counts them,
+        names points.parquet and quotes the first error."""
+        from routerbench.routers import reference
+
+        def broken(self: object, train: object) -> None:
+            raise ValueError("broken on purpose")
+
+        monkeypatch.setattr(reference.Oracle, "fit", broken)
+        spec = tmp_path / "s.toml"
+        spec.write_text(self.SPEC)
+        outcome = run_spec(str(spec), out=str(tmp_path / "o"), plots=False)
+        n = len(outcome.results.points)
+        assert outcome.manifest["failed_rows"] == 2 and n >= 2
+        assert outcome.failure() == (
+            f"2 of {n} result rows failed (see the 'error' column of "
+            f"{outcome.url}/points.parquet); first error: "
+            + outcome.results.points["error"][outcome.results.points["status"] == "failed"].iloc[0]
+        )
+        assert "broken on purpose" in (outcome.failure() or "")
 
 
 class TestOddNames:
@@ -586,35 +645,6 @@ class TestRouters:
             fitted = create(name, **params).fit(data).knob_name or "none"
             assert fitted in knobs[name].split(" | "), (name, knobs[name])
         assert knobs["zero"] == "target_cost | model"
-
-    def test_any_registered_router(self, capsys, monkeypatch) -> None:
-        """A newly registered router is listed: knob from fitting when fit is not annotated."""
-        from dataclasses import dataclass
-
-        from routerbench.routers import base
-
-        @dataclass(frozen=True)
-        class _Fitted:
-            knob_name: str = "temperature"
-
-        @dataclass(frozen=True, kw_only=True)
-        class Toy:
-            size: int = 3
-            labels: tuple[str, ...] = ("a",)
-
-            def __post_init__(self) -> None:
-                base.check(self.size >= 2, "toy", f"size must be at least two (got {self.size})")
-
-            def fit(self, train):  # no annotation: the command fits it to find the knob
-                return _Fitted()
-
-        monkeypatch.setitem(base.REGISTRY, "toy", Toy)
-        rc, out, _ = run(["routers"], capsys)
-        assert rc == 0
-        toy = next(ln for ln in out.splitlines() if ln.startswith("toy "))
-        assert (
-            toy == "toy  knob temperature  size: int = 3 (at least two); labels: list[str] = ['a']"
-        )
 
 
 class TestProgress:

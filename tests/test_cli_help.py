@@ -40,7 +40,7 @@ def problems(path: str, parser: argparse.ArgumentParser) -> list[str]:
 
 
 def commands(leaderboard: bool) -> list[Command]:
-    """The commands built in cluster/cli*.py, or those built in cluster/leaderboard.py."""
+    """The commands outside the leaderboard group, or those of the leaderboard group."""
     found = list(walk(build_parser()))
     is_lb = [p.startswith("routerbench leaderboard") for p, _ in found]
     return [c for c, lb in zip(found, is_lb, strict=True) if lb == leaderboard]
@@ -56,12 +56,13 @@ class TestHelpText:
         assert {f"routerbench {c}" for c in expected} | {"routerbench"} <= paths
 
     def test_cli_commands_documented(self) -> None:
-        """Every parser built in cluster/cli*.py has a description, every verb and argument help."""
+        """Every parser outside the leaderboard group has a description, every verb and argument
+        help."""
         found = [msg for path, p in commands(leaderboard=False) for msg in problems(path, p)]
         assert found == []
 
     def test_leaderboard_commands_documented(self) -> None:
-        """Every parser built in cluster/leaderboard.py has a description and help throughout."""
+        """Every parser of the leaderboard group has a description and help throughout."""
         found = [msg for path, p in commands(leaderboard=True) for msg in problems(path, p)]
         assert found == []
 

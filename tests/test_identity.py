@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io as pyio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from routerbench.cluster import runs
 from routerbench.cluster.cli import main
-from routerbench.cluster.resume import default_run_id
 from routerbench.engine import io, synth
 from routerbench.engine.data import RoutingData
+from routerbench.sweeps import resume, runs
+from routerbench.sweeps.resume import default_run_id
 
 SPEC = """
 [data]
@@ -210,6 +211,35 @@ def refused(run: Path, capsys: Any, *names: str) -> str:
     return lines[0]
 
 
+class TestSourceHash:
+    def test_dangling_link_left_out(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A link to a deleted source file (as a strict editable install leaves) is left out of
+        the hash instead of failing it; the files that exist, linked or not, still count."""
+        pkg = tmp_path / "rb_source_hash_pkg"
+        (pkg / "sub").mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        (pkg / "sub" / "a.toml").write_text("x = 1\n")
+        (tmp_path / "b.py").write_text("B = 1\n")
+        (pkg / "b.py").symlink_to(tmp_path / "b.py")  # a link with its file
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.setattr(resume, "COMPUTING", (pkg.name,))
+        monkeypatch.delitem(sys.modules, pkg.name, raising=False)
+
+        def fresh() -> str:
+            resume.source_hash.cache_clear()
+            return resume.source_hash()
+
+        try:
+            clean = fresh()
+            (pkg / "gone.py").symlink_to(tmp_path / "deleted.py")  # dangling
+            assert fresh() == clean
+            (tmp_path / "b.py").write_text("B = 2\n")  # through the link: a new code version
+            assert fresh() != clean
+        finally:
+            sys.modules.pop(pkg.name, None)
+            resume.source_hash.cache_clear()
+
+
 class TestStoredState:
     def test_intact_run_reads(self, done: Path, capsys: Any) -> None:
         """An untouched run reads back, its tables equal to what was written."""
@@ -337,7 +367,7 @@ class TestRerunRules:
         for bad in ("..", "a/b", "x\0y", ""):
             argv = ["run", spec, "--out", str(tmp_path / "o"), "--run-id", bad]
             rc, _, err = cli(argv, capsys)
-            assert rc == 2 and "--run-id" in err and len(err.strip().splitlines()) == 1
+            assert rc == 2 and "run_id (--run-id)" in err and len(err.strip().splitlines()) == 1
         assert not (tmp_path / "o").exists()
 
     def test_failed_cells_evaluated_again(

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routerbench.cluster.cli import main
-from routerbench.cluster.leaderboard_page import SHOWN, page
+from routerbench.cluster.leaderboard.page import SHOWN, page
 from routerbench.engine import io
 from routerbench.engine.bootstrap import poisson_weights, recentre
 from routerbench.engine.data import RoutingData

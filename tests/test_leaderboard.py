@@ -7,6 +7,7 @@ import datetime as dt
 import html
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +25,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from s3server import S3Server, time_limit
 
-from routerbench.cluster import leaderboard as lb
-from routerbench.cluster import store
 from routerbench.cluster.cli import main
-from routerbench.engine.errors import DataError
+from routerbench.cluster.leaderboard import publish as lb
+from routerbench.cluster.leaderboard.nightly import nightly
+from routerbench.cluster.leaderboard.rank import (
+    COLUMNS,
+    collect,
+    completed_runs,
+    cost_to_reach,
+    rank,
+)
+from routerbench.engine import storage as store
+from routerbench.engine.errors import DataError, RunFailed
 from routerbench.sweeps.labels import ONE_POINT_NOTE
 
 HEAD = """
@@ -41,7 +51,6 @@ SPEC_A = HEAD + '[[routers]]\nname = "single"\n[[routers]]\nname = "oracle"\n'
 SPEC_A += '[[routers]]\nname = "knn"\ngrid = { k = [5, 10] }\n'
 SPEC_B = HEAD + '[[routers]]\nname = "single"\n[[routers]]\nname = "random"\n'
 FILES = [*lb.FILES, "index.html"]
-FAST = ["--no-plots"]  # runs without their own PNGs: the leaderboard draws its plots
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +80,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def table(runs: str) -> pd.DataFrame:
-    return lb.rank(lb.collect(runs).curves)
+    return rank(collect(runs).curves)
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +109,11 @@ class TestCostToReach:
     def test_examples(self) -> None:
         """At a vertex, between vertices, never, and with no target."""
         c, q = np.array([1.0, 2.0, 4.0]), np.array([0.5, 0.7, 0.8])
-        assert lb.cost_to_reach(c, q, 0.4) == 1.0
-        assert lb.cost_to_reach(c, q, 0.7) == 2.0
-        assert lb.cost_to_reach(c, q, 0.75) == pytest.approx(3.0)
-        assert math.isnan(lb.cost_to_reach(c, q, 0.81))
-        assert math.isnan(lb.cost_to_reach(c, q, math.nan))
+        assert cost_to_reach(c, q, 0.4) == 1.0
+        assert cost_to_reach(c, q, 0.7) == 2.0
+        assert cost_to_reach(c, q, 0.75) == pytest.approx(3.0)
+        assert math.isnan(cost_to_reach(c, q, 0.81))
+        assert math.isnan(cost_to_reach(c, q, math.nan))
 
     @given(
         st.lists(st.floats(0.001, 10), min_size=1, max_size=8, unique=True),
@@ -115,7 +124,7 @@ class TestCostToReach:
         """The hull reaches the target at the returned cost and at no smaller cost."""
         c = np.sort(np.array(costs))
         q = np.sort(np.array(qs[: len(c)]))
-        got = lb.cost_to_reach(c, q, t)
+        got = cost_to_reach(c, q, t)
         if q[-1] < t:
             assert math.isnan(got)
             return
@@ -127,12 +136,12 @@ class TestCostToReach:
 class TestCollect:
     def test_only_completed_runs(self, runs: str) -> None:
         """Run folders without a manifest are left out."""
-        assert lb.completed_runs(runs) == ["run0", "run1"]
-        assert [m["run_id"] for m in lb.collect(runs).runs] == ["run0", "run1"]
+        assert completed_runs(runs) == ["run0", "run1"]
+        assert [m["run_id"] for m in collect(runs).runs] == ["run0", "run1"]
 
     def test_newest_result_per_configuration(self, runs: str) -> None:
         """Single models are in both runs: each appears once per family, from the newer run."""
-        cv = lb.collect(runs).curves
+        cv = collect(runs).curves
         singles = cv[cv["router"] == "single"]
         assert not singles.duplicated(["family", "params"]).any()
         assert set(singles["run_id"]) == {"run1"}
@@ -140,19 +149,19 @@ class TestCollect:
 
     def test_include_filters(self, runs: str) -> None:
         """include= keeps only the named runs."""
-        cv = lb.collect(runs, include=["run0"]).curves
+        cv = collect(runs, include=["run0"]).curves
         assert set(cv["run_id"]) == {"run0"} and "random" not in set(cv["router"])
 
     def test_no_runs_is_a_one_line_error(self, tmp_path: Path) -> None:
         """An empty runs folder raises a DataError naming it."""
         with pytest.raises(DataError, match="no completed runs") as e:
-            lb.collect(str(tmp_path))
+            collect(str(tmp_path))
         assert str(tmp_path) in str(e.value) and "\n" not in str(e.value)
 
     def test_included_run_must_be_complete(self, runs: str) -> None:
         """Naming an incomplete run in include= raises a DataError naming it."""
         with pytest.raises(DataError, match="'partial' is not complete"):
-            lb.collect(runs, include=["run0", "partial"])
+            collect(runs, include=["run0", "partial"])
 
 
 class TestRank:
@@ -199,7 +208,7 @@ class TestRank:
 
     def test_schema(self, table: pd.DataFrame) -> None:
         """The table has exactly the documented columns, in order."""
-        assert list(table.columns) == list(lb.COLUMNS)
+        assert list(table.columns) == list(COLUMNS)
 
 
 # ------------------------------------------------------------------------------- publishing
@@ -217,7 +226,7 @@ class TestRefresh:
         doc = json.loads((Path(folder) / "leaderboard.json").read_text())
         assert [r["router"] for r in doc["rows"]] == pq["router"].tolist()
         assert [r["run_id"] for r in doc["runs"]] == ["run0", "run1"]
-        assert set(doc["columns"]) == set(lb.COLUMNS)
+        assert set(doc["columns"]) == set(COLUMNS)
         md = (Path(folder) / "leaderboard.md").read_text()
         for scope in ("overall", "hellaswag", "mmlu"):
             assert f"### {scope}" in md
@@ -228,11 +237,11 @@ class TestRefresh:
         """CSV and JSON hold exactly the documented columns: no replicate lists."""
         folder = Path(published[1])
         header = (folder / "leaderboard.csv").read_text().splitlines()[0]
-        assert header.split(",") == list(lb.COLUMNS)
+        assert header.split(",") == list(COLUMNS)
         doc = json.loads((folder / "leaderboard.json").read_text())
-        assert all(list(r) == list(lb.COLUMNS) for r in doc["rows"])
+        assert all(list(r) == list(COLUMNS) for r in doc["rows"])
         assert all(r["rank"] is None for r in doc["rows"] if r["kind"] == "reference")
-        assert all(text.strip() for text in lb.COLUMNS.values())
+        assert all(text.strip() for text in COLUMNS.values())
 
     def test_markdown_keeps_references_apart(self, published: tuple[str, str]) -> None:
         """Per scope: the ranked routers, then the references, the frontier first as the
@@ -335,7 +344,14 @@ def _check_version(version_url: str, so: dict | None) -> None:
     files = {f: store.read_bytes(store.join(version_url, f), so) for f in FILES}
     assert t.encode() in files["leaderboard.md"] and t.encode() in files["index.html"]
     rows = len(json.loads(files["leaderboard.json"])["rows"])
-    assert len(store.read_table(store.join(version_url, "leaderboard.parquet"), so)) == rows
+    assert (
+        len(
+            pd.read_parquet(
+                BytesIO(store.read_bytes(store.join(version_url, "leaderboard.parquet"), so))
+            )
+        )
+        == rows
+    )
     assert files["index.html"].rstrip().endswith(b"</html>")
 
 
@@ -379,7 +395,7 @@ class TestNightly:
         untouched, and the published files are byte-identical apart from the generation time.
         A changed spec: only that one runs again."""
         specs = _specs(tmp_path / "specs")
-        first = lb.nightly(specs, str(tmp_path / "store"), run_args=FAST, quiet=True)
+        first = nightly(specs, str(tmp_path / "store"), plots=False)
         assert len(first.ran) == 2 and first.skipped == []
         runs = tmp_path / "store" / "runs"
         before = {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()}
@@ -391,7 +407,7 @@ class TestNightly:
 
         with monkeypatch.context() as m:
             m.setattr(execute, "evaluate_cell", no_evaluation)
-            second = lb.nightly(specs, str(tmp_path / "store"), run_args=FAST, quiet=True)
+            second = nightly(specs, str(tmp_path / "store"), plots=False)
         assert second.ran == [] and second.skipped == first.ran
         assert {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()} == before
         assert second.published != first.published
@@ -399,11 +415,30 @@ class TestNightly:
         assert _generated(second.published) != _generated(first.published)
 
         Path(specs[1]).write_text(SPEC_B + '[[routers]]\nname = "zero"\n')
-        third = lb.nightly(specs, str(tmp_path / "store"), run_args=FAST, quiet=True)
+        third = nightly(specs, str(tmp_path / "store"), plots=False)
         assert third.skipped == [first.ran[0]] and len(third.ran) == 1
         assert third.ran[0] != first.ran[1]
         table = pd.read_parquet(Path(third.published) / "leaderboard.parquet")
         assert "zero" in set(table["router"]) and set(table["run_id"]) >= set(third.ran)
+
+    def test_failed_run_stops_the_night(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A run with failed cells stops the job with RunFailed naming the spec, the run and the
+        first error; no leaderboard is published."""
+        from routerbench.routers import reference
+
+        def broken(self: object, train: object) -> None:
+            raise ValueError("broken on purpose")
+
+        monkeypatch.setattr(reference.Oracle, "fit", broken)
+        spec = _specs(tmp_path / "specs")[:1]  # spec A has the oracle
+        with pytest.raises(RunFailed) as e:
+            nightly(spec, str(tmp_path / "store"), plots=False)
+        (run_id,) = os.listdir(tmp_path / "store" / "runs")
+        assert str(e.value).startswith(f"{spec[0]}: run {run_id}: ")
+        assert "broken on purpose" in str(e.value) and "not refreshed" in str(e.value)
+        assert not (tmp_path / "store" / "leaderboard").exists()
 
     def test_on_s3_with_aws_environment(
         self, tmp_path: Path, s3: S3Server, monkeypatch: pytest.MonkeyPatch
@@ -419,8 +454,8 @@ class TestNightly:
         try:
             url = s3.bucket() + "/nightly"
             spec = _specs(tmp_path / "specs")[1:]
-            first = lb.nightly(spec, url, run_args=FAST, quiet=True)
-            second = lb.nightly(spec, url, run_args=FAST, quiet=True)
+            first = nightly(spec, url, plots=False)
+            second = nightly(spec, url, plots=False)
             assert second.ran == [] and second.skipped == first.ran
             assert _normalised(second.published) == _normalised(first.published)
             assert lb.read_latest(url + "/leaderboard") == second.published
@@ -558,11 +593,34 @@ class TestCli:
         assert len(err) == 1 and "no completed runs" in err[0]
 
     def test_nightly(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """leaderboard nightly runs the specs, then says what it did on the second night."""
+        """leaderboard nightly runs the specs and says what it did; each run it evaluates is a
+        'results: URL  (N s: phases)' line on stderr (as 'run' prints it), none with --quiet."""
         spec = _specs(tmp_path / "specs")[1]
         argv = ["leaderboard", "nightly", "--specs", spec, "--store", str(tmp_path / "s")]
         argv += ["--executor", "local"]
         assert main([*argv, "--quiet"]) == 0
-        assert "ran 1, unchanged 0" in capsys.readouterr().out
+        out, err = capsys.readouterr()
+        assert "ran 1, unchanged 0" in out and "results:" not in err
+        Path(spec).write_text(SPEC_B + '[[routers]]\nname = "zero"\n')  # new inputs: a new run
+        before = set(os.listdir(tmp_path / "s" / "runs"))
+        assert main(argv) == 0
+        out, err = capsys.readouterr()
+        (run_id,) = set(os.listdir(tmp_path / "s" / "runs")) - before
+        m = json.loads((tmp_path / "s" / "runs" / run_id / "manifest.json").read_text())
+        phases = ("load", "evaluate", "write", "fits")  # in the order a run measures them
+        times = ", ".join(f"{k} {m['phases'][k]:.1f} s" for k in phases)
+        url = store.join(str(tmp_path / "s" / "runs"), run_id)
+        assert f"results: {url}  ({m['seconds']:.1f} s: {times})" in err.splitlines()
+        assert "ran 1, unchanged 0" in out
         assert main([*argv, "--quiet"]) == 0
         assert "ran 0, unchanged 1" in capsys.readouterr().out
+
+    def test_page_url(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The page's URL: a file:// URI for a local folder, given as a path (relative or not)
+        or as a file:// URL; other URLs as they are."""
+        monkeypatch.chdir(tmp_path)
+        page = (tmp_path / "lb" / "index.html").as_uri()
+        assert lb.page_url(str(tmp_path / "lb")) == page
+        assert lb.page_url("lb") == page
+        assert lb.page_url(f"file://{tmp_path}/lb/") == page
+        assert lb.page_url("s3://bucket/lb") == "s3://bucket/lb/index.html"

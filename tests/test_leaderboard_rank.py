@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from s3server import time_limit
 
-from routerbench.cluster import leaderboard_rank as lr
-from routerbench.cluster import runs as run_files
 from routerbench.cluster.cli import main
+from routerbench.cluster.leaderboard import rank as lr
+from routerbench.sweeps import runs as run_files
 from routerbench.sweeps.labels import kind
 
 SPEC = """

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterable, Sequence
+from io import BytesIO
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -623,7 +624,10 @@ class TestCli:
         assert main([*argv, "--out", f"{base}/resumed"]) == 0
 
         def tables(run: str) -> tuple[Any, pd.DataFrame]:
-            read = [store.read_table(f"{base}/{run}/r/{t}.parquet", so) for t in TABLES]
+            read = [
+                pd.read_parquet(BytesIO(store.read_bytes(f"{base}/{run}/r/{t}.parquet", so)))
+                for t in TABLES
+            ]
             return SimpleNamespace(points=read[0], curves=read[1]), read[2]
 
         resumed = tables("resumed")

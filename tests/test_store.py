@@ -1,4 +1,4 @@
-"""The results store (local and a real S3 server on 127.0.0.1), retries, and resumable runs."""
+"""Storage (local and a real S3 server on 127.0.0.1), retries, and resumable runs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import threading
 import tomllib
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +16,18 @@ import pandas as pd
 import pytest
 from s3server import S3Server, time_limit
 
-from routerbench.cluster import store
-from routerbench.cluster.resume import (
+from routerbench.cluster.cli.options import STORAGE_OPTION, Verb, add_verbs, parse_storage_options
+from routerbench.engine import storage
+from routerbench.engine.errors import DataError, UsageError
+from routerbench.sweeps.cells import CellResult, evaluate_cell
+from routerbench.sweeps.execute import load_data, plan, run_grid
+from routerbench.sweeps.resume import (
     CellStore,
     code_versions,
     default_run_id,
     inputs_key,
     is_complete,
 )
-from routerbench.engine.errors import DataError, UsageError
-from routerbench.sweeps.cells import CellResult, evaluate_cell
-from routerbench.sweeps.execute import load_data, plan, run_grid
 from routerbench.sweeps.spec import parse
 
 SPEC = """
@@ -42,7 +44,7 @@ grid = { k = [5, 10] }
 [metrics]
 bootstrap = 20
 """
-FAST = store.Retry(attempts=2, base=0.05)  # gives up quickly: for outages meant to fail
+FAST = storage.Retry(attempts=2, base=0.05)  # gives up quickly: for outages meant to fail
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +63,7 @@ def job():
 
 @pytest.fixture(scope="module")
 def reference(job):
-    """The uninterrupted run, evaluated in this process with no store."""
+    """The uninterrupted run, evaluated in this process with no storage."""
     spec, p, _ = job
     return run_grid(spec, p)
 
@@ -74,7 +76,7 @@ def _points(res) -> pd.DataFrame:
 class TestParseStorageOptions:
     def test_strings_and_json_values(self) -> None:
         """Values are JSON when they parse (numbers, booleans, quoted strings), else strings."""
-        got = store.parse_storage_options(
+        got = parse_storage_options(
             [
                 "endpoint_url=http://127.0.0.1:9000",
                 "anon=true",
@@ -93,7 +95,7 @@ class TestParseStorageOptions:
 
     def test_dotted_keys_nest(self) -> None:
         """client_kwargs.verify=false and a JSON object merge into one nested table."""
-        got = store.parse_storage_options(
+        got = parse_storage_options(
             [
                 "client_kwargs.verify=false",
                 'config_kwargs={"connect_timeout": 5}',
@@ -107,7 +109,7 @@ class TestParseStorageOptions:
 
     def test_value_may_contain_equals(self) -> None:
         """Only the first '=' separates key from value."""
-        assert store.parse_storage_options(["token=a=b"]) == {"token": "a=b"}
+        assert parse_storage_options(["token=a=b"]) == {"token": "a=b"}
 
     @pytest.mark.parametrize(
         ("items", "expected"),
@@ -122,18 +124,21 @@ class TestParseStorageOptions:
     def test_bad_items_one_line(self, items: list[str], expected: str) -> None:
         """A malformed item raises the CLI's UsageError naming it, on one line."""
         with pytest.raises(UsageError, match="--storage-option") as e:
-            store.parse_storage_options(items)
+            parse_storage_options(items)
         assert expected in str(e.value) and "\n" not in str(e.value)
 
 
-class TestAddStorageOption:
+class TestStorageOption:
     def test_repeatable_flag(self) -> None:
-        """--storage-option may be given several times; the parsed list feeds the parser."""
+        """--storage-option may be given several times on a verb of the verb table; the parsed
+        list feeds the parser, and each parse starts from an empty list."""
         parser = argparse.ArgumentParser()
-        store.add_storage_option(parser)
-        args = parser.parse_args(["--storage-option", "anon=true", "--storage-option=x.y=1"])
-        assert store.parse_storage_options(args.storage_option) == {"anon": True, "x": {"y": 1}}
-        assert parser.parse_args([]).storage_option == []
+        verb = Verb("get", "a verb", "A verb with storage options.", args=[STORAGE_OPTION])
+        add_verbs(parser.add_subparsers(dest="command"), [verb])
+        argv = ["get", "--storage-option", "anon=true", "--storage-option=x.y=1"]
+        args = parser.parse_args(argv)
+        assert parse_storage_options(args.storage_option) == {"anon": True, "x": {"y": 1}}
+        assert parser.parse_args(["get"]).storage_option == []
 
 
 # ---------------------------------------------------------------------------------- retries
@@ -148,7 +153,7 @@ class TestRetry:
                 raise ConnectionResetError("reset by peer")
             return "ok"
 
-        assert store.Retry(attempts=3, base=0.01).call(flaky) == "ok"
+        assert storage.Retry(attempts=3, base=0.01).call(flaky) == "ok"
         assert len(calls) == 3
 
     def test_other_errors_raise_at_once(self) -> None:
@@ -160,7 +165,7 @@ class TestRetry:
             raise FileNotFoundError("s3://b/x")
 
         with pytest.raises(FileNotFoundError):
-            store.Retry(attempts=5, base=0.01).call(missing)
+            storage.Retry(attempts=5, base=0.01).call(missing)
         assert len(calls) == 1
 
     def test_gives_up_after_attempts(self) -> None:
@@ -172,13 +177,13 @@ class TestRetry:
             raise TimeoutError("timed out")
 
         with pytest.raises(TimeoutError):
-            store.Retry(attempts=4, base=0.001).call(down)
+            storage.Retry(attempts=4, base=0.001).call(down)
         assert len(calls) == 4
 
     def test_rejects_bad_settings(self) -> None:
         """attempts must be >= 1."""
         with pytest.raises(ValueError, match="attempts >= 1"):
-            store.Retry(attempts=0)
+            storage.Retry(attempts=0)
 
 
 class TestIsTransient:
@@ -197,67 +202,67 @@ class TestIsTransient:
         """Refused or reset connections, timeouts and botocore's endpoint errors are transient."""
         from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
-        assert store.is_transient(ConnectionRefusedError())
-        assert store.is_transient(TimeoutError())
-        assert store.is_transient(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
-        assert store.is_transient(ReadTimeoutError(endpoint_url="http://127.0.0.1:1"))
+        assert storage.is_transient(ConnectionRefusedError())
+        assert storage.is_transient(TimeoutError())
+        assert storage.is_transient(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+        assert storage.is_transient(ReadTimeoutError(endpoint_url="http://127.0.0.1:1"))
 
     def test_server_errors_and_throttling(self) -> None:
         """5xx and SlowDown are transient, also wrapped in an OSError as s3fs does."""
-        assert store.is_transient(self._client_error("InternalError", 500))
-        assert store.is_transient(self._client_error("SlowDown", 503))
+        assert storage.is_transient(self._client_error("InternalError", 500))
+        assert storage.is_transient(self._client_error("SlowDown", 503))
         wrapped = OSError(5, "server error")
         wrapped.__cause__ = self._client_error("ServiceUnavailable", 503)
-        assert store.is_transient(wrapped)
+        assert storage.is_transient(wrapped)
 
     def test_client_errors_are_not(self) -> None:
         """Missing objects, access denied and bad values are not transient."""
-        assert not store.is_transient(FileNotFoundError())
-        assert not store.is_transient(PermissionError())
-        assert not store.is_transient(ValueError())
-        assert not store.is_transient(self._client_error("AccessDenied", 403))
+        assert not storage.is_transient(FileNotFoundError())
+        assert not storage.is_transient(PermissionError())
+        assert not storage.is_transient(ValueError())
+        assert not storage.is_transient(self._client_error("AccessDenied", 403))
         wrapped = OSError(5, "bad request")
         wrapped.__cause__ = self._client_error("InvalidRequest", 400)
-        assert not store.is_transient(wrapped)
+        assert not storage.is_transient(wrapped)
 
 
 # ---------------------------------------------------------------------------------- objects
 def _store_roundtrip(base: str, so: dict | None) -> None:
-    store.write_bytes(store.join(base, "a", "x.bin"), b"one", so)
-    store.write_bytes(store.join(base, "a", "x.bin"), b"two", so)  # replaced whole
-    store.write_bytes(store.join(base, "b", "y.json"), b"{}", so)
-    store.write_bytes(store.join(base, "b", "c", "z.json"), b"[]", so)
-    assert store.read_bytes(store.join(base, "a", "x.bin"), so) == b"two"
-    assert store.list_dir(base, so) == ["a", "b"]
-    assert store.list_dir(store.join(base, "nothing"), so) == []
-    assert store.glob(base, "*/*.json", so) == ["b/y.json"]
-    assert store.read_many(base, ["a/x.bin", "b/c/z.json"], so) == [b"two", b"[]"]
-    assert store.exists(store.join(base, "b", "y.json"), so)
-    assert not store.exists(store.join(base, "b", "nope.json"), so)
+    storage.write_bytes(storage.join(base, "a", "x.bin"), b"one", so)
+    storage.write_bytes(storage.join(base, "a", "x.bin"), b"two", so)  # replaced whole
+    storage.write_bytes(storage.join(base, "b", "y.json"), b"{}", so)
+    storage.write_bytes(storage.join(base, "b", "c", "z.json"), b"[]", so)
+    assert storage.read_bytes(storage.join(base, "a", "x.bin"), so) == b"two"
+    assert storage.list_dir(base, so) == ["a", "b"]
+    assert storage.list_dir(storage.join(base, "nothing"), so) == []
+    assert storage.glob(base, "*/*.json", so) == ["b/y.json"]
+    assert storage.read_many(base, ["a/x.bin", "b/c/z.json"], so) == [b"two", b"[]"]
+    assert storage.exists(storage.join(base, "b", "y.json"), so)
+    assert not storage.exists(storage.join(base, "b", "nope.json"), so)
     with pytest.raises(FileNotFoundError):
-        store.read_bytes(store.join(base, "b", "nope.json"), so)
-    store.remove(store.join(base, "b"), so)
-    store.remove(store.join(base, "b"), so)  # already gone: nothing to do
-    assert store.list_dir(base, so) == ["a"]
+        storage.read_bytes(storage.join(base, "b", "nope.json"), so)
+    storage.remove(storage.join(base, "b"), so)
+    storage.remove(storage.join(base, "b"), so)  # already gone: nothing to do
+    assert storage.list_dir(base, so) == ["a"]
 
 
 def _no_torn_reads(url: str, so: dict | None) -> None:
     """While a writer replaces an object with whole payloads of one byte value, every read
     returns one whole payload."""
     size = 2_000_000
-    store.write_bytes(url, b"a" * size, so)
+    storage.write_bytes(url, b"a" * size, so)
     done = threading.Event()
 
     def writer() -> None:
         for i in range(12):
-            store.write_bytes(url, bytes([ord("a") + i % 3]) * size, so)
+            storage.write_bytes(url, bytes([ord("a") + i % 3]) * size, so)
         done.set()
 
     t = threading.Thread(target=writer)
     t.start()
     reads = 0
     while not done.is_set() or reads == 0:
-        data = store.read_bytes(url, so)
+        data = storage.read_bytes(url, so)
         assert len(data) == size and data.count(data[:1]) == size
         reads += 1
     t.join(timeout=60)
@@ -270,14 +275,14 @@ class TestLocalStore:
 
     def test_no_temporary_files_left(self, tmp_path: Path) -> None:
         """The temporary file is renamed into place, and removed if the write fails."""
-        store.write_bytes(str(tmp_path / "x.bin"), b"data")
+        storage.write_bytes(str(tmp_path / "x.bin"), b"data")
         with pytest.raises(TypeError):
-            store.write_bytes(str(tmp_path / "y.bin"), "not bytes")  # type: ignore[arg-type]
+            storage.write_bytes(str(tmp_path / "y.bin"), "not bytes")  # type: ignore[arg-type]
         assert sorted(os.listdir(tmp_path)) == ["x.bin"]
 
     def test_file_mode_is_the_usual(self, tmp_path: Path) -> None:
         """A stored file gets the mode an ordinary new file gets (not a private temp mode)."""
-        store.write_bytes(str(tmp_path / "x.bin"), b"data")
+        storage.write_bytes(str(tmp_path / "x.bin"), b"data")
         (tmp_path / "plain").write_bytes(b"")
         assert (tmp_path / "x.bin").stat().st_mode == (tmp_path / "plain").stat().st_mode
 
@@ -302,10 +307,10 @@ class TestS3Store:
         s3.stop()
         timer = s3.restart_after(1.0)
         try:
-            store.write_bytes(url, b'{"ok": true}', so, retry=store.Retry(attempts=8, base=0.2))
+            storage.write_bytes(url, b'{"ok": true}', so, retry=storage.Retry(attempts=8, base=0.2))
         finally:
             timer.join(timeout=30)
-        assert store.read_bytes(url, so) == b'{"ok": true}'
+        assert storage.read_bytes(url, so) == b'{"ok": true}'
 
     def test_long_outage_raises_and_writes_nothing(self, s3: S3Server) -> None:
         """Server down for longer than the retries: the write raises and no object appears."""
@@ -314,11 +319,11 @@ class TestS3Store:
         s3.stop()
         try:
             with pytest.raises(Exception) as e:
-                store.write_bytes(base + "/x.bin", b"data", so, retry=FAST)
-            assert store.is_transient(e.value)
+                storage.write_bytes(base + "/x.bin", b"data", so, retry=FAST)
+            assert storage.is_transient(e.value)
         finally:
             s3.start()
-        assert store.list_dir(base, so) == []
+        assert storage.list_dir(base, so) == []
 
 
 # ------------------------------------------------------------------------------ cell store
@@ -375,7 +380,7 @@ class TestCellStore:
         """A cell object that is not an npz archive raises a DataError naming it."""
         _, p, inputs = job
         cs = CellStore(str(tmp_path / "run"), inputs=inputs)
-        store.write_bytes(cs.url(p.cells[0]), b"not an archive")
+        storage.write_bytes(cs.url(p.cells[0]), b"not an archive")
         with pytest.raises(DataError, match=r"\.npz: not a readable cell result"):
             cs.load(p.cells[0])
 
@@ -414,9 +419,9 @@ class TestRunIds:
     def test_complete_when_manifest_exists(self, tmp_path: Path) -> None:
         """A run folder is complete once its manifest.json exists."""
         run = str(tmp_path / "r")
-        store.write_bytes(store.join(run, "cells", "x.npz"), b"")
+        storage.write_bytes(storage.join(run, "cells", "x.npz"), b"")
         assert not is_complete(run)
-        store.write_json(store.join(run, "manifest.json"), {"run_id": "r"})
+        storage.write_json(storage.join(run, "manifest.json"), {"run_id": "r"})
         assert is_complete(run)
 
 
@@ -441,7 +446,7 @@ class TestResumeOnS3:
         try:
             with pytest.raises(Exception) as e:
                 run_grid(spec, p, skip=first.load, on_result=save_then_fail)
-            assert store.is_transient(e.value)
+            assert storage.is_transient(e.value)
         finally:
             s3.start()
         assert not is_complete(run_url, so)
@@ -457,7 +462,7 @@ class TestResumeOnS3:
         resumed = run_grid(spec, p, skip=second.load, on_result=save)
         assert sorted(evaluated) == sorted({c.cell_id for c in p.cells} - set(saved))
         assert second.stored() == sorted(c.cell_id for c in p.cells)  # once each, none missing
-        assert store.list_dir(run_url, so) == ["cells"]
+        assert storage.list_dir(run_url, so) == ["cells"]
         pd.testing.assert_frame_equal(_points(resumed), _points(reference))
         pd.testing.assert_frame_equal(resumed.curves, reference.curves)
         assert not resumed.points.duplicated(["cell_id", "family", "knob"]).any()
@@ -494,7 +499,7 @@ class TestRunCommandResumes:
         argv = ["run", str(tmp_path / "spec.toml"), "--quiet", "--no-plots", *opts]
 
         assert main([*argv, "--out", f"{base}/whole"]) == 0
-        (run_id,) = store.list_dir(f"{base}/whole", so)
+        (run_id,) = storage.list_dir(f"{base}/whole", so)
         assert run_id == default_run_id(spec.hash, p.data.fingerprint())
 
         interrupted = CellStore(f"{base}/resumed/{run_id}", so, inputs=inputs)
@@ -510,17 +515,21 @@ class TestRunCommandResumes:
         monkeypatch.setattr(execute, "evaluate_cell", counting)
         assert main([*argv, "--out", f"{base}/resumed"]) == 0
         assert sorted(evaluated) == sorted(c.cell_id for c in p.cells[5:])
-        whole = store.read_table(f"{base}/whole/{run_id}/points.parquet", so)
-        resumed = store.read_table(f"{base}/resumed/{run_id}/points.parquet", so)
+        whole = pd.read_parquet(
+            BytesIO(storage.read_bytes(f"{base}/whole/{run_id}/points.parquet", so))
+        )
+        resumed = pd.read_parquet(
+            BytesIO(storage.read_bytes(f"{base}/resumed/{run_id}/points.parquet", so))
+        )
         pd.testing.assert_frame_equal(
             resumed.drop(columns="seconds"), whole.drop(columns="seconds")
         )
 
-        manifest = store.read_bytes(f"{base}/resumed/{run_id}/manifest.json", so)
+        manifest = storage.read_bytes(f"{base}/resumed/{run_id}/manifest.json", so)
         evaluated.clear()
         assert main([*argv, "--out", f"{base}/resumed"]) == 0
         assert evaluated == []
-        assert store.read_bytes(f"{base}/resumed/{run_id}/manifest.json", so) == manifest
+        assert storage.read_bytes(f"{base}/resumed/{run_id}/manifest.json", so) == manifest
 
 
 class TestUnreachableStore:

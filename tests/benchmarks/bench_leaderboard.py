@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from routerbench.cluster import leaderboard as lb
-from routerbench.cluster import store
+from routerbench.engine import storage as store
 from routerbench.sweeps.execute import load_data, plan, run_grid
 from routerbench.sweeps.spec import parse
 

@@ -25,10 +25,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from routerbench.cluster import store
+from routerbench.engine import storage
 from routerbench.engine.errors import DataError
 
-MANIFEST = "manifest.json"
+# The names in a run folder that routerbench writes besides the tables, spec and plots.
+MANIFEST = "manifest.json"  # written last: the run is complete
+CELLS = "cells"  # the finished cells of a run going on, one object each (sweeps.resume)
+JOURNAL = "study.journal"  # an Optuna search's journal (sweeps.search)
+LOCK = ".lock"  # held by the process writing a local run folder (sweeps.resume.run_lock)
 TABLES = ("points", "curves", "trials")
 # What a table's metadata and the manifest must agree on.
 PROVENANCE = ("run_id", "spec_hash", "data_fingerprint", "synthetic")
@@ -61,7 +65,7 @@ def write_tables(
     hashes = {}
     for name, df in tables.items():
         raw = table_bytes(df.assign(**cols), provenance)
-        store.write_bytes(store.join(out, f"{name}.parquet"), raw, storage_options)
+        storage.write_bytes(storage.join(out, f"{name}.parquet"), raw, storage_options)
         hashes[f"{name}.parquet"] = sha256(raw)
     return hashes
 
@@ -79,7 +83,7 @@ class Run:
 
 def read_manifest(url: str, raw: bytes) -> dict[str, Any]:
     """Parse a run's manifest (``url`` names the run folder in errors)."""
-    where = store.join(url, MANIFEST)
+    where = storage.join(url, MANIFEST)
     try:
         manifest = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -99,7 +103,7 @@ def check_run(url: str, manifest: dict[str, Any], raw: dict[str, bytes]) -> Run:
     for name in (f"{t}.parquet" for t in TABLES):
         if name not in raw:  # points and curves are required below; trials only if read
             continue
-        where = store.join(url, name)
+        where = storage.join(url, name)
         if listed.get(name) != sha256(raw[name]):
             raise DataError(
                 f"{where}: content does not match the sha256 in {MANIFEST} (changed or "
@@ -113,17 +117,17 @@ def check_run(url: str, manifest: dict[str, Any], raw: dict[str, bytes]) -> Run:
         for key in PROVENANCE:
             if manifest.get(key) != meta.get(key):
                 raise DataError(
-                    f"{store.join(url, MANIFEST)}: {key} = {manifest.get(key)!r}, but {name} "
+                    f"{storage.join(url, MANIFEST)}: {key} = {manifest.get(key)!r}, but {name} "
                     f"was written with {meta.get(key)!r}"
                 )
         frames[name] = table.to_pandas(use_threads=False)
     for name in ("points.parquet", "curves.parquet"):
         if name not in frames:
-            raise DataError(f"{store.join(url, name)}: missing (expected in a complete run)")
+            raise DataError(f"{storage.join(url, name)}: missing (expected in a complete run)")
     failed = int((frames["points.parquet"]["status"] == "failed").sum())
     if manifest.get("failed_rows") != failed:
         raise DataError(
-            f"{store.join(url, MANIFEST)}: failed_rows = {manifest.get('failed_rows')!r}, but "
+            f"{storage.join(url, MANIFEST)}: failed_rows = {manifest.get('failed_rows')!r}, but "
             f"points.parquet has {failed} failed rows"
         )
     return Run(
@@ -137,10 +141,10 @@ def check_run(url: str, manifest: dict[str, Any], raw: dict[str, bytes]) -> Run:
 
 def read_run(url: str, storage_options: dict[str, Any] | None = None) -> Run:
     """Read and check a complete run folder (see the module docstring)."""
-    with store.user_errors(url):
+    with storage.user_errors(url):
         try:
             manifest = read_manifest(
-                url, store.read_bytes(store.join(url, MANIFEST), storage_options)
+                url, storage.read_bytes(storage.join(url, MANIFEST), storage_options)
             )
         except FileNotFoundError:
             raise DataError(
@@ -150,11 +154,21 @@ def read_run(url: str, storage_options: dict[str, Any] | None = None) -> Run:
         raw = {}
         for name in manifest["tables"]:
             if name not in {f"{t}.parquet" for t in TABLES}:
-                raise DataError(f"{store.join(url, MANIFEST)}: unknown table {name!r}")
+                raise DataError(f"{storage.join(url, MANIFEST)}: unknown table {name!r}")
             try:
-                raw[name] = store.read_bytes(store.join(url, name), storage_options)
+                raw[name] = storage.read_bytes(storage.join(url, name), storage_options)
             except FileNotFoundError:
                 raise DataError(
-                    f"{store.join(url, name)}: listed in {MANIFEST} but missing"
+                    f"{storage.join(url, name)}: listed in {MANIFEST} but missing"
                 ) from None
     return check_run(url, manifest, raw)
+
+
+def routerbench_version() -> str:
+    """The installed routerbench's version (``0+unknown`` when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("routerbench")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from routerbench.cluster import runs, store
+from routerbench.engine import storage
 from routerbench.engine.bootstrap import interval
 from routerbench.engine.errors import DataError
-from routerbench.sweeps import summary
+from routerbench.sweeps import runs, summary
 from routerbench.sweeps.compare import rank_bands
 from routerbench.sweeps.labels import short_labels
 from routerbench.sweeps.spec import FIELDS
@@ -93,7 +93,7 @@ COLUMNS: dict[str, str] = {
     "small_sample": "true when a family behind the row has fewer than 30 test prompts: its "
     "intervals are unreliable (none below 2)",
 }
-_BOARD = ["data_fingerprint", "split"]
+BOARD = ["data_fingerprint", "split"]  # one board: routers are compared only within it
 _CONFIG = ["router", "params"]
 # Columns of runs written before they existed, with the value they get.
 
@@ -111,7 +111,7 @@ class Collected:
 
 def completed_runs(runs_url: str, storage_options: dict[str, Any] | None = None) -> list[str]:
     """Sorted ids of the complete runs (``manifest.json`` present) directly under ``runs_url``."""
-    return [p.split("/")[0] for p in store.glob(runs_url, "*/manifest.json", storage_options)]
+    return [p.split("/")[0] for p in storage.glob(runs_url, f"*/{runs.MANIFEST}", storage_options)]
 
 
 def bootstrap_key(spec_toml: bytes | None, run_id: str) -> str:
@@ -159,17 +159,17 @@ def collect(
         )
 
     def read(name: str) -> list[bytes | None]:
-        return store.read_many(runs_url, [f"{i}/{name}" for i in ids], storage_options)
+        return storage.read_many(runs_url, [f"{i}/{name}" for i in ids], storage_options)
 
     manifests, specs = read(runs.MANIFEST), read("spec.toml")
     tables = {name: read(name) for name in ("points.parquet", "curves.parquet")}
     curves, points, kept, skipped = [], [], [], []
     for j, run_id in enumerate(ids):
-        url = store.join(runs_url, run_id)
+        url = storage.join(runs_url, run_id)
         try:
             raw_manifest = manifests[j]
             if raw_manifest is None:
-                raise DataError(f"{store.join(url, runs.MANIFEST)}: gone while reading")
+                raise DataError(f"{storage.join(url, runs.MANIFEST)}: gone while reading")
             m = runs.read_manifest(url, raw_manifest)
             present = {name: raw[j] for name, raw in tables.items() if raw[j] is not None}
             run = runs.check_run(url, m, present)  # type: ignore[arg-type]
@@ -192,7 +192,7 @@ def collect(
     if not kept:
         raise DataError(f"{runs_url}: no readable completed run ({skipped[0]})")
     cv = pd.concat(curves, ignore_index=True).sort_values(["created", "run_id"], kind="stable")
-    cv = cv.drop_duplicates([*_BOARD, "family", *_CONFIG], keep="last")
+    cv = cv.drop_duplicates([*BOARD, "family", *_CONFIG], keep="last")
     pts = pd.concat(points, ignore_index=True)
     key = ["run_id", "family", "split", *_CONFIG]
     pts = pts.merge(cv[key], on=key)
@@ -264,7 +264,7 @@ def rank(curves: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard table (:data:`COLUMNS`) of collected curves: per board, each family and
     'overall', routers ranked by AIQ in bands, references after them."""
     parts = []
-    for _, board in complete(curves).groupby(_BOARD, sort=True):
+    for _, board in complete(curves).groupby(BOARD, sort=True):
         labels = board_labels(board)
         configs = zip(board["router"], board["params"], strict=True)
         board = board.assign(label=[labels[k] for k in configs])
@@ -311,12 +311,12 @@ def _order(table: pd.DataFrame) -> pd.DataFrame:
     order = {"by_family": True, "scope": True, "is_reference": True, "reference_order": True}
     order |= {"aiq": False, "max_quality": False, "router": True, "params": True}
     table = table.sort_values(
-        [*_BOARD, *order], ascending=[True, True, *order.values()], kind="stable"
+        [*BOARD, *order], ascending=[True, True, *order.values()], kind="stable"
     ).reset_index(drop=True)
     table["rank"] = pd.array([pd.NA] * len(table), dtype="Int64")
     table["band"] = pd.array([pd.NA] * len(table), dtype="Int64")
     routers = table[~table["is_reference"]]
-    for _, g in routers.groupby([*_BOARD, "scope"], sort=False):
+    for _, g in routers.groupby([*BOARD, "scope"], sort=False):
         table.loc[g.index, "rank"] = np.arange(1, len(g) + 1)
         table.loc[g.index, "band"] = bands(
             list(g["aiq"]), list(g["aiq_reps"]), list(g["bootstrap_key"])

@@ -1,6 +1,5 @@
-"""The leaderboard: completed runs ranked (:mod:`~routerbench.cluster.leaderboard_rank`), its
-files rendered and published atomically; the nightly job and the CLI verbs are in
-:mod:`routerbench.cluster.nightly` (importable from here too).
+"""The leaderboard published: completed runs ranked (:mod:`.rank`), its files rendered (the
+page: :mod:`.page`) and published atomically.
 
 ``refresh(runs_url, out_url)`` reads every completed run under ``runs_url`` (a run is complete when
 its ``manifest.json`` exists) and ranks router configurations per family and overall by AIQ, with
@@ -35,35 +34,19 @@ from typing import Any
 
 import pandas as pd
 
-from routerbench.cluster import store
-from routerbench.cluster.leaderboard_rank import (  # noqa: F401 (also imported from here)
-    COLUMNS,
-    Collected,
-    collect,
-    completed_runs,
-    cost_to_reach,
-    rank,
-)
-from routerbench.cluster.resume import code_versions
+from routerbench.cluster.leaderboard.page import page
+from routerbench.cluster.leaderboard.rank import BOARD, COLUMNS, Collected, collect, rank
+from routerbench.engine import storage
 from routerbench.engine.errors import DataError
 from routerbench.sweeps.labels import ONE_POINT_NOTE
 from routerbench.sweeps.report import SMALL_NOTE
+from routerbench.sweeps.resume import code_versions
 from routerbench.sweeps.text import interval, num
 
 KEEP = 14  # published versions kept (a reader of an older one may find it gone)
 PRUNE_GRACE = dt.timedelta(minutes=10)  # a version younger than this is never pruned
 PLOT_TOP = 8  # routers drawn per plot besides the references: the best by AIQ
 FILES = ("leaderboard.parquet", "leaderboard.csv", "leaderboard.md", "leaderboard.json")
-_BOARD = ["data_fingerprint", "split"]
-
-
-def __getattr__(name: str) -> Any:
-    """The nightly job and the CLI verbs, from :mod:`routerbench.cluster.nightly`."""
-    if name in ("Nightly", "nightly", "add_cli"):
-        from routerbench.cluster import nightly
-
-        return getattr(nightly, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------------- outputs
@@ -109,7 +92,7 @@ def markdown(table: pd.DataFrame, provenance: dict[str, Any]) -> str:
         "Routers share a rank band when their paired difference of AIQ is not significant.",
         "",
     ]
-    for (fp, split), board in table.groupby(_BOARD, sort=False):
+    for (fp, split), board in table.groupby(BOARD, sort=False):
         out += [f"## Data {str(fp)[:12]}, split {split}", ""]
         for scope, g in board.groupby("scope", sort=False):
             head = f"### {scope}"
@@ -145,7 +128,7 @@ def plots(collected: Collected, table: pd.DataFrame, top: int = PLOT_TOP) -> lis
     cv, pts = collected.curves, collected.points
     key = ["run_id", "family", "split", "router", "params"]
     fams = table[table["scope"] != "overall"]
-    for (fp, split, fam), g in fams.groupby([*_BOARD, "scope"], sort=True):
+    for (fp, split, fam), g in fams.groupby([*BOARD, "scope"], sort=True):
         drawn = pd.concat([g[g["kind"] != "reference"].head(top), g[g["kind"] == "reference"]])
         drawn = drawn[["router_name", "params", "router"]]
         drawn.columns = ["router", "params", "board_label"]
@@ -181,8 +164,6 @@ def _provenance(collected: Collected, generated: str) -> dict[str, Any]:
 
 def render(collected: Collected, generated: str) -> dict[str, bytes]:
     """Every published file of a leaderboard, by name (``generated`` is the only timestamp)."""
-    from routerbench.cluster.leaderboard_page import page
-
     table = rank(collected.curves)
     prov = _provenance(collected, generated)
     buf = io.BytesIO()
@@ -201,10 +182,10 @@ def render(collected: Collected, generated: str) -> dict[str, bytes]:
 def read_latest(out_url: str, storage_options: dict[str, Any] | None = None) -> str:
     """URL of the newest complete published version (the folder ``LATEST`` names)."""
     try:
-        vid = store.read_bytes(store.join(out_url, "LATEST"), storage_options).decode().strip()
+        vid = storage.read_bytes(storage.join(out_url, "LATEST"), storage_options).decode().strip()
     except FileNotFoundError:
         raise DataError(f"{out_url}: no leaderboard published (no LATEST)") from None
-    return store.join(out_url, "versions", vid)
+    return storage.join(out_url, "versions", vid)
 
 
 def publish(
@@ -221,12 +202,14 @@ def publish(
     now = dt.datetime.now(dt.UTC)
     files = render(collected, now.isoformat(timespec="microseconds"))
     vid = f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"
-    folder = store.join(out_url, "versions", vid)
+    folder = storage.join(out_url, "versions", vid)
     for name, data in files.items():
-        store.write_bytes(store.join(folder, name), data, storage_options)
+        storage.write_bytes(storage.join(folder, name), data, storage_options)
     if _latest_id(out_url, storage_options) < vid:  # LATEST never moves back to an older version
-        store.write_bytes(store.join(out_url, "LATEST"), f"{vid}\n".encode(), storage_options)
-        store.write_bytes(store.join(out_url, "index.html"), files["index.html"], storage_options)
+        storage.write_bytes(storage.join(out_url, "LATEST"), f"{vid}\n".encode(), storage_options)
+        storage.write_bytes(
+            storage.join(out_url, "index.html"), files["index.html"], storage_options
+        )
     _prune(out_url, keep, storage_options)
     return folder
 
@@ -247,14 +230,16 @@ def refresh(
 
 def page_url(folder: str) -> str:
     """The URL of the page in ``folder`` (a ``file://`` URL for a local folder)."""
-    url = store.join(folder, "index.html")
-    return Path(os.path.abspath(url)).as_uri() if "://" not in url else url
+    url = storage.join(folder, "index.html")
+    if not storage.is_local(url):
+        return url
+    return Path(os.path.abspath(url.removeprefix("file://"))).as_uri()
 
 
 def _latest_id(out_url: str, storage_options: dict[str, Any] | None) -> str:
     """The version id LATEST names ("" when nothing is published yet)."""
     try:
-        return store.read_bytes(store.join(out_url, "LATEST"), storage_options).decode().strip()
+        return storage.read_bytes(storage.join(out_url, "LATEST"), storage_options).decode().strip()
     except FileNotFoundError:
         return ""
 
@@ -263,9 +248,9 @@ def _prune(out_url: str, keep: int, storage_options: dict[str, Any] | None) -> N
     """Delete versions beyond the newest ``keep``, but only those older than the version LATEST
     names (re-read now) and older than :data:`PRUNE_GRACE`: a refresh still writing its version
     may be about to name it."""
-    versions = store.list_dir(store.join(out_url, "versions"), storage_options)
+    versions = storage.list_dir(storage.join(out_url, "versions"), storage_options)
     latest = _latest_id(out_url, storage_options)
     cutoff = f"{dt.datetime.now(dt.UTC) - PRUNE_GRACE:%Y%m%dT%H%M%S%fZ}"
     for vid in versions[:-keep]:
         if vid < latest and vid < cutoff:
-            store.remove(store.join(out_url, "versions", vid), storage_options)
+            storage.remove(storage.join(out_url, "versions", vid), storage_options)

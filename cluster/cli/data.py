@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import posixpath
-from typing import Any
 
-from routerbench.cluster import store
+from routerbench.cluster.cli.options import STORAGE_OPTION, Arg, Verb, parse_storage_options
+from routerbench.engine import io, storage
 from routerbench.engine.errors import UsageError
 from routerbench.engine.synth import DEFAULT_N
 
@@ -42,15 +42,13 @@ def output_format(url: str, given: str | None) -> str:
 
 
 def cmd_data_info(args: argparse.Namespace) -> int:
-    from routerbench.engine import io
-
     if args.url is None:  # the embedded default, as `run` loads it without SPEC or --data
-        from routerbench.cluster.cli import _spec
         from routerbench.sweeps.execute import load_data
+        from routerbench.sweeps.run import load_spec
 
-        data = load_data(_spec(None))
+        data = load_data(load_spec(None))
     else:
-        data = io.load(args.url, storage_options=store.parse_storage_options(args.storage_option))
+        data = io.load(args.url, storage_options=parse_storage_options(args.storage_option))
     tag = "  [synthetic]" if data.synthetic else ""
     print(f"{data.source}{tag}")
     print(
@@ -68,11 +66,9 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def cmd_data_convert(args: argparse.Namespace) -> int:
-    from routerbench.engine import io
-
-    so = store.parse_storage_options(args.storage_option)
+    so = parse_storage_options(args.storage_option)
     fmt = output_format(args.dst, args.format)
-    dst = store.check_output_file(args.dst, so)
+    dst = storage.check_output_file(args.dst, so)
     data = io.load(args.src, storage_options=so)
     io.save(data, dst, format=fmt, storage_options=so)
     print(f"wrote {args.dst} ({data.n_prompts} prompts x {data.n_models} models, {fmt})")
@@ -80,12 +76,12 @@ def cmd_data_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
-    from routerbench.engine import io, synth
+    from routerbench.engine import synth
 
     if not 1 <= args.n <= 50_000_000:
         raise UsageError(f"--n must be in [1, 50000000] (got {args.n})")
     fmt = output_format(args.out, args.format)
-    out = store.check_output_file(args.out)
+    out = storage.check_output_file(args.out)
     data = synth.generate(args.n, args.seed)
     io.save(data, out, format=fmt)
     print(f"wrote {args.out}: synthetic, {data.n_prompts} prompts x {data.n_models} models, {fmt}")
@@ -100,92 +96,93 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-# ------------------------------------------------------------------------------------ parsers
+# ------------------------------------------------------------------------------------- verbs
 FORMAT_HELP = (
     "output format (default: from OUT's extension: .parquet/.pq parquet, .csv long, "
     ".pkl/.pickle the upstream pickle)"
 )
+FORMATS = ["parquet", *(f for f in io.FORMATS if f != "parquet")]  # engine.io's, ours first
 
 
-def add_parsers(sub: Any) -> argparse.ArgumentParser:
-    """Register ``data`` and its verbs; returns the ``data`` parser."""
-    d = sub.add_parser(
-        "data",
-        help="inspect, convert, generate or fetch outcome data",
-        description="Outcome data: a summary of a file (or the embedded default), a conversion "
-        "between layouts, the synthetic RouterBench-shaped set, or the published files.",
-    )
-    dsub = d.add_subparsers(
-        dest="data_command", metavar="DATA_COMMAND", help="what to do with outcome data"
-    )
-    di = dsub.add_parser(
-        "info",
-        help="models, families, rows, NaN counts, mean quality and cost",
-        description="Summarise outcome data: per model its mean quality, mean and total cost "
-        "and missing outcomes; per family its prompts (sorted by name).",
-    )
-    di.add_argument(
+INFO_ARGS = [
+    Arg(
         "url",
         nargs="?",
         metavar="URL",
         help="outcome data file or URL (default: the embedded synthetic set 'run' uses)",
-    )
-    store.add_storage_option(di)
-    di.set_defaults(func=cmd_data_info)
-    _add_convert(dsub)
-    _add_synth(dsub)
-    _add_fetch(dsub)
-    return d  # type: ignore[no-any-return]
-
-
-def _add_convert(dsub: Any) -> None:
-    dc = dsub.add_parser(
-        "convert",
-        help="convert between formats (format of IN is detected)",
-        description="Read outcome data in any layout (detected from IN) and write it to OUT in "
-        "the format of OUT's extension, or --format.",
-    )
-    dc.add_argument("src", metavar="IN", help="outcome data file or URL to read")
-    dc.add_argument("dst", metavar="OUT", help="file or URL to write")
-    dc.add_argument(
-        "--format", choices=["parquet", "upstream-wide", "upstream-long", "long"], help=FORMAT_HELP
-    )
-    store.add_storage_option(dc)
-    dc.set_defaults(func=cmd_data_convert)
-
-
-def _add_synth(dsub: Any) -> None:
-    ds = dsub.add_parser(
-        "synth",
-        help="write the synthetic RouterBench-shaped data set",
-        description="Write the deterministic synthetic data set (RouterBench's models, prices, "
-        "eval names and row counts) that runs use by default; files keep the synthetic flag.",
-    )
-    ds.add_argument("--out", required=True, metavar="URL", help="file or URL to write")
-    ds.add_argument("--n", type=int, default=DEFAULT_N, help=f"prompts (default {DEFAULT_N})")
-    ds.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    ds.add_argument(
+    ),
+    STORAGE_OPTION,
+]
+CONVERT_ARGS = [
+    Arg("src", metavar="IN", help="outcome data file or URL to read"),
+    Arg("dst", metavar="OUT", help="file or URL to write"),
+    Arg("--format", choices=FORMATS, help=FORMAT_HELP),
+    STORAGE_OPTION,
+]
+SYNTH_ARGS = [
+    Arg("--out", required=True, metavar="URL", help="file or URL to write"),
+    Arg("--n", type=int, default=DEFAULT_N, help=f"prompts (default {DEFAULT_N})"),
+    Arg("--seed", type=int, default=0, help="generator seed (default 0)"),
+    Arg(
         "--format",
-        choices=["parquet", "upstream-wide", "upstream-long", "long", "upstream-pickle"],
+        choices=[*FORMATS, "upstream-pickle"],
         help=FORMAT_HELP + "; upstream-pickle is another name for upstream-wide",
-    )
-    ds.set_defaults(func=cmd_data_synth)
-
-
-def _add_fetch(dsub: Any) -> None:
-    df = dsub.add_parser(
-        "fetch",
-        help="download the published files (needs routerbench[hub])",
-        description="Download RouterBench's published outcome files (withmartian/routerbench on "
-        "the Hugging Face Hub) into the local cache; print each path with its sha256.",
-    )
-    df.add_argument(
+    ),
+]
+FETCH_ARGS = [
+    Arg(
         "--files",
         nargs="+",
         default=["routerbench_0shot.pkl", "routerbench_5shot.pkl"],
         metavar="FILE",
         help="files of the data set to fetch (default: the 0-shot and 5-shot pickles)",
+    ),
+    Arg("--cache-dir", metavar="DIR", help="cache folder (default: the Hub's)"),
+    Arg("--revision", help="branch, tag or commit of the data set (default: main)"),
+]
+
+
+def verbs() -> list[Verb]:
+    """``data`` and its verbs."""
+    info = Verb(
+        "info",
+        "models, families, rows, NaN counts, mean quality and cost",
+        "Summarise outcome data: per model its mean quality, mean and total cost and missing "
+        "outcomes; per family its prompts (sorted by name).",
+        cmd_data_info,
+        INFO_ARGS,
     )
-    df.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: the Hub's)")
-    df.add_argument("--revision", help="branch, tag or commit of the data set (default: main)")
-    df.set_defaults(func=cmd_data_fetch)
+    convert = Verb(
+        "convert",
+        "convert between formats (format of IN is detected)",
+        "Read outcome data in any layout (detected from IN) and write it to OUT in the format "
+        "of OUT's extension, or --format.",
+        cmd_data_convert,
+        CONVERT_ARGS,
+    )
+    synth = Verb(
+        "synth",
+        "write the synthetic RouterBench-shaped data set",
+        "Write the deterministic synthetic data set (RouterBench's models, prices, eval names "
+        "and row counts) that runs use by default; files keep the synthetic flag.",
+        cmd_data_synth,
+        SYNTH_ARGS,
+    )
+    fetch = Verb(
+        "fetch",
+        "download the published files (needs routerbench[hub])",
+        "Download RouterBench's published outcome files (withmartian/routerbench on the "
+        "Hugging Face Hub) into the local cache; print each path with its sha256.",
+        cmd_data_fetch,
+        FETCH_ARGS,
+    )
+    return [
+        Verb(
+            "data",
+            "inspect, convert, generate or fetch outcome data",
+            "Outcome data: a summary of a file (or the embedded default), a conversion between "
+            "layouts, the synthetic RouterBench-shaped set, or the published files.",
+            verbs=[info, convert, synth, fetch],
+            verbs_help="what to do with outcome data",
+        )
+    ]

@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from routerbench.cluster import store
+from routerbench.engine import storage
 from routerbench.engine.errors import DataError
 from routerbench.sweeps.cells import Cell, CellResult
+from routerbench.sweeps.runs import CELLS, LOCK, MANIFEST
 
 FORMAT = 2
 # Packages whose version can change a run's numbers.
@@ -47,7 +48,8 @@ COMPUTING = ("routerbench.engine", "routerbench.routers", "routerbench.sweeps")
 @functools.cache
 def source_hash() -> str:
     """sha256 of the source files of :data:`COMPUTING` (``.py`` and ``.toml``, by relative path):
-    the code version of a checkout, which a package version alone does not change."""
+    the code version of a checkout, which a package version alone does not change. A link whose
+    file is gone (an editable install's link to a deleted or renamed source) is left out."""
     from importlib import import_module
     from pathlib import Path
 
@@ -55,6 +57,8 @@ def source_hash() -> str:
     for pkg in COMPUTING:
         root = Path(import_module(pkg).__file__ or "").parent
         for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".toml")):
+            if not path.exists():  # a dangling link
+                continue
             rel = f"{pkg}/{path.relative_to(root).as_posix()}".encode()
             body = path.read_bytes()
             h.update(b"%d:%s%d:" % (len(rel), rel, len(body)) + body)
@@ -99,7 +103,7 @@ def run_lock(run_url: str) -> Iterator[None]:
     study, the same cells) is refused in one line instead of doubling the work or the trial
     budget. Local folders only (an OS lock, released when the process ends, even if killed);
     on object stores the store's own writes stay atomic but nothing is locked."""
-    if not store.is_local(run_url):
+    if not storage.is_local(run_url):
         yield
         return
     import fcntl
@@ -107,7 +111,7 @@ def run_lock(run_url: str) -> Iterator[None]:
     path = run_url.removeprefix("file://")
     created = not os.path.exists(path)
     os.makedirs(path, exist_ok=True)
-    lock = os.path.join(path, ".lock")
+    lock = os.path.join(path, LOCK)
     held = False
     try:
         with open(lock, "a") as f:
@@ -123,7 +127,7 @@ def run_lock(run_url: str) -> Iterator[None]:
     except BaseException:
         # This process made the folder, held its lock and failed before writing anything: no
         # trace is left (a process that did not get the lock never touches it).
-        if held and created and os.listdir(path) == [".lock"]:
+        if held and created and os.listdir(path) == [LOCK]:
             os.unlink(lock)
             os.rmdir(path)
         raise
@@ -131,7 +135,7 @@ def run_lock(run_url: str) -> Iterator[None]:
 
 def is_complete(run_url: str, storage_options: dict[str, Any] | None = None) -> bool:
     """Whether a run folder is complete: its ``manifest.json`` (written last) exists."""
-    return store.exists(store.join(run_url, "manifest.json"), storage_options)
+    return storage.exists(storage.join(run_url, MANIFEST), storage_options)
 
 
 def content_hash(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
@@ -160,7 +164,7 @@ class CellStore:
         storage_options: dict[str, Any] | None = None,
         *,
         inputs: str = "",
-        retry: store.Retry = store.RETRY,
+        retry: storage.Retry = storage.RETRY,
     ) -> None:
         self.run_url = run_url
         self.storage_options = storage_options
@@ -171,12 +175,12 @@ class CellStore:
 
     def url(self, cell: Cell) -> str:
         """Where a cell's object goes."""
-        return store.join(self.run_url, "cells", f"{cell.cell_id}.npz")
+        return storage.join(self.run_url, CELLS, f"{cell.cell_id}.npz")
 
     def stored(self) -> list[str]:
         """Sorted ids of the cells stored so far."""
-        names = store.list_dir(
-            store.join(self.run_url, "cells"), self.storage_options, retry=self.retry
+        names = storage.list_dir(
+            storage.join(self.run_url, CELLS), self.storage_options, retry=self.retry
         )
         return sorted(n.removesuffix(".npz") for n in names if n.endswith(".npz"))
 
@@ -209,7 +213,7 @@ class CellStore:
         buf = io.BytesIO()
         np.savez(buf, allow_pickle=False, **arrays)
         raw = buf.getvalue()
-        store.write_bytes(self.url(result.cell), raw, self.storage_options, retry=self.retry)
+        storage.write_bytes(self.url(result.cell), raw, self.storage_options, retry=self.retry)
         self.hashes[result.cell.cell_id] = hashlib.sha256(raw).hexdigest()
         if self._stored is not None:
             self._stored.add(result.cell.cell_id)
@@ -222,7 +226,7 @@ class CellStore:
             return None
         url = self.url(cell)
         try:
-            raw = store.read_bytes(url, self.storage_options, retry=self.retry)
+            raw = storage.read_bytes(url, self.storage_options, retry=self.retry)
         except FileNotFoundError:
             return None
         try:

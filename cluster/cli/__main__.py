@@ -1,0 +1,7 @@
+"""``python -m routerbench.cluster.cli``: the ``routerbench`` command."""
+
+import sys
+
+from routerbench.cluster.cli import main
+
+sys.exit(main())
