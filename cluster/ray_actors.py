@@ -18,14 +18,14 @@ import ray
 from routerbench.cluster.ray_layout import array_bytes
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK
+from routerbench.engine.memo import Bounded
 from routerbench.sweeps.cells import BlockStats, Cell, FamilyFit, _error, fit_cell, shard_stats
 from routerbench.sweeps.split import Split
 
 # Training sets a fit worker has unpickled, by object id. Unpickling one (its prompt ids, eval
 # names and families are Python strings) cost more than most fits, once per (cell, family); kept,
-# it is once per family and worker. At most TRAIN_CACHE are kept (a new run replaces the old).
-_TRAIN: dict[str, RoutingData] = {}
-TRAIN_CACHE = 16
+# it is once per family and worker. The 16 most recently stored are kept.
+_TRAIN: Bounded[str, RoutingData] = Bounded(16)
 
 
 @ray.remote(num_cpus=1)
@@ -34,12 +34,7 @@ def fit_family(
 ) -> FamilyFit:
     """Fit ``cell`` on one family's training rows: all of ``train[0]``, an object ref (passed
     in a list so that this worker can reuse the unpickled set)."""
-    key = train[0].hex()
-    if key not in _TRAIN:
-        if len(_TRAIN) >= TRAIN_CACHE:
-            _TRAIN.clear()
-        _TRAIN[key] = ray.get(train[0])
-    data = _TRAIN[key]
+    data = _TRAIN.get(train[0].hex(), lambda: ray.get(train[0]))
     split = Split(
         cell.split, seed, train={family: np.arange(data.n_prompts)}, test={family: test_rows}
     )

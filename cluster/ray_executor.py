@@ -6,34 +6,34 @@ across calls, e.g. by Optuna's batches):
 
 - Each (split, family) pair's test prompts are cut into blocks of ``BLOCK`` rows, counted from the
   family's first test prompt. Blocks go to the actors largest first, each to the least-loaded
-  (:func:`assign_blocks`), so the actors' rows differ by at most one block.
+  (:func:`~routerbench.cluster.ray_layout.assign_blocks`), so the actors' rows differ by at most
+  one block.
 - Actor ``j`` holds a shard: the rows of its blocks (``data.take``), put in the object store once.
   Actors are spread over the nodes, or pinned to given nodes by node affinity.
-- Each family's training rows go to the object store once per split. A cell is fitted per family by
-  a Ray task; the fitted router is stored once and every actor holding blocks of that family reads
-  it (zero-copy for its arrays) and returns one :class:`BlockStats` per block, with its index.
-- The driver adds block statistics in block order (:func:`reduce_stats`), exactly as
-  :func:`evaluate_cell` does in one process: the numbers are bit-identical for any number of actors
-  or nodes. Every BLAS product that reaches the results (the bootstrap's and the predictors')
-  runs on one BLAS thread (:func:`~routerbench.engine.evaluate.one_blas_thread`), in the driver
-  and in the actors alike, so sums that OpenBLAS would split by thread come out the same.
+- Each family's training rows go to the object store once per split. A cell is fitted per family
+  by a Ray task; the fitted router is stored once and every actor holding blocks of that family
+  reads it (zero-copy for its arrays) and returns the statistics of each of its blocks
+  (:class:`~routerbench.sweeps.cells.BlockStats`), with the block's index.
+- The driver adds block statistics in block order
+  (:func:`~routerbench.sweeps.cells.reduce_stats`), exactly as
+  :func:`~routerbench.sweeps.cells.evaluate_cell` does in one process: the numbers are
+  bit-identical for any number of actors or nodes. Every BLAS product that reaches the results
+  (the bootstrap's and the predictors') runs on one BLAS thread
+  (:func:`~routerbench.engine.evaluate.one_blas_thread`), in the driver and in the actors alike,
+  so sums that OpenBLAS would split by thread come out the same.
 
 Faults: an actor that dies (killed, or its node lost) is replaced by a new actor holding the same
 shard, and the calls it had not answered are sent to the replacement; answers are keyed by
 (cell, family, block), so nothing is lost or counted twice. Fit tasks are retried by Ray, and
 fitted routers lost with a node are rebuilt from their lineage.
+
+Starting or joining Ray, with the process-wide state that takes: :mod:`.ray_connect`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import logging
-import os
 import re
-import shutil
-import socket
-import tempfile
 import time
 import weakref
 from collections import deque
@@ -47,7 +47,8 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from routerbench.cluster.ray_actors import Actor, fit_family
-from routerbench.cluster.ray_layout import cpus, plan_shards, store_size
+from routerbench.cluster.ray_connect import join, start_local, stop_local
+from routerbench.cluster.ray_layout import plan_shards, store_size
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import ClusterError, UsageError
 from routerbench.sweeps.cells import (
@@ -59,13 +60,6 @@ from routerbench.sweeps.cells import (
 )
 from routerbench.sweeps.split import Split
 
-# Set while a local Ray starts (its processes inherit them): no usage reporting, no auth token
-# written under ~/.ray, and Ray's processes bound to the loopback interface only.
-LOCAL_ENV = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_AUTH_MODE": "disabled",
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-}
 WINDOW = 3  # calls in flight per actor: one running, the next ones queued behind it
 
 
@@ -164,21 +158,11 @@ class RayExecutor:
     def _connect(self, data: RoutingData) -> None:
         if ray.is_initialized():
             return
-        opts: dict[str, Any] = {"log_to_driver": not self.quiet, "logging_level": logging.WARNING}
         if self.address is not None:
-            _check_reachable(self.address)
-            ray.init(address=self.address, **opts)
+            join(self.address, self.quiet)
             return
-        tmpdir = tempfile.mkdtemp(prefix="rb-ray-")
-        with _environ(LOCAL_ENV):
-            ray.init(
-                num_cpus=cpus(),
-                include_dashboard=False,
-                object_store_memory=store_size(data),
-                _temp_dir=tmpdir,
-                **opts,
-            )
-        self._stop_own_ray = weakref.finalize(self, _stop_local_ray, tmpdir)
+        tmpdir = start_local(store_size(data), self.quiet)
+        self._stop_own_ray = weakref.finalize(self, stop_local, tmpdir)
 
     @property
     def actors(self) -> list[Any]:
@@ -389,24 +373,6 @@ def _reduce(o: _Open) -> CellResult:
     return res
 
 
-def _stop_local_ray(tmpdir: str) -> None:
-    """Stop the local Ray an executor started and remove its temporary folder."""
-    ray.shutdown()
-    shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _environ(defaults: dict[str, str]) -> Iterator[None]:
-    """Set the variables of ``defaults`` that are unset, for the duration of the block only."""
-    added = {k: v for k, v in defaults.items() if k not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
-
-
 def _same_split(split: Split, known: dict[str, Split]) -> bool:
     old = known.get(split.name)
     if old is None:
@@ -419,24 +385,6 @@ def _same_split(split: Split, known: dict[str, Split]) -> bool:
 
 def _alive_nodes() -> set[str]:
     return {n["NodeID"] for n in ray.nodes() if n["Alive"]}
-
-
-def _check_reachable(address: str) -> None:
-    """Fail with one line unless something answers at the GCS address Ray would dial (a wrong
-    address would otherwise leave ``ray.init`` retrying for minutes inside Ray's C++ client)."""
-    from ray._private.services import canonicalize_bootstrap_address
-
-    try:
-        target = canonicalize_bootstrap_address(address)
-    except (ConnectionError, ValueError) as e:
-        raise UsageError(f"--address {address}: {e}") from None
-    if target is None:
-        raise UsageError(f"--address {address}: no running Ray cluster found")
-    host, _, port = target.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=10).close()
-    except OSError as e:
-        raise UsageError(f"--address {address}: no Ray cluster answers at {target} ({e})") from None
 
 
 _ADDRESS = re.compile(r"^(auto|[\w.\-]+:\d{1,5})$")

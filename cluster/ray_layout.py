@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import os
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK
+from routerbench.engine.parallel import total_memory
 from routerbench.sweeps.split import Split
 
 MiB = 1 << 20
@@ -41,14 +41,10 @@ def plan_shards(
     if there are fewer blocks): pair keys, blocks per pair, and per shard ``{pair: (block
     indices, their rows)}``; every shard gets at least one block.
 
-    Pairs with no test or no training rows are left out (:func:`fit_cell` skips them too).
+    Only the families a cell is evaluated on count
+    (:meth:`~routerbench.sweeps.split.Split.evaluated`).
     """
-    pairs = [
-        ((sp.name, fam), rows)
-        for sp in splits.values()
-        for fam, rows in sp.test.items()
-        if len(rows) and len(sp.train[fam])
-    ]
+    pairs = [((sp.name, fam), rows) for sp in splits.values() for fam, _, rows in sp.evaluated()]
     keys = {pair: key for key, (pair, _) in enumerate(pairs)}
     n_blocks = {key: -(-len(rows) // BLOCK) for key, (_, rows) in enumerate(pairs)}
     sizes = [min(BLOCK, len(rows) - s) for _, rows in pairs for s in range(0, len(rows), BLOCK)]
@@ -84,19 +80,9 @@ def assign_blocks(sizes: Sequence[int], n: int) -> np.ndarray:
     return owner
 
 
-def cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def store_size(data: RoutingData) -> int:
     """Object store for a local Ray: room for the data about twice (shards, training sets and
     fitted routers), at least 256 MiB, at most 30% of this machine's memory."""
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        ram = 8 << 30
+    ram = total_memory() or 8 << 30
     want = max(256 * MiB, int(2.5 * array_bytes(data)))
     return int(min(want, max(256 * MiB, 0.3 * ram)))

@@ -7,13 +7,13 @@ business: in this process by default, or on Ray (``routerbench.cluster``), with 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import RouterError, SpecError
+from routerbench.engine.parallel import total_memory
 from routerbench.routers.base import check_data
 from routerbench.sweeps.cells import Cell, CellResult, evaluate_cell, plan_cells
 from routerbench.sweeps.search_space import check_space
@@ -58,14 +58,14 @@ BYTES_PER_PROMPT = 400  # ids, names, text and per-prompt arrays, roughly
 def check_memory(spec: Spec, url: str | None = None, *, force: bool = False) -> None:
     """Refuse, before generating it, an embedded data set larger than this machine's memory
     (``force``: for a machine or cluster that has the room). Loaded data is already in memory."""
-    from routerbench.engine.synth import PRICES
+    from routerbench.engine.synth_tables import PRICES
 
     if (url if url is not None else spec.data["url"]) or force:
         return
     n = spec.data["synthetic_n"]
     need = n * (len(PRICES) * BYTES_PER_OUTCOME + BYTES_PER_PROMPT)
-    have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if need > have:
+    have = total_memory()
+    if have is not None and need > have:
         raise SpecError(
             f"{spec.source}: data.synthetic_n = {n} needs about {need / 2**30:.1f} GiB of "
             f"memory, more than this machine's {have / 2**30:.1f} GiB (--force to run anyway)"

@@ -27,7 +27,8 @@ from ray._private.utils import get_ray_client_dependency_error  # as `ray start`
 from ray.cluster_utils import Cluster
 
 from routerbench.cluster.cli import build_parser, main
-from routerbench.cluster.ray_executor import LOCAL_ENV, RayExecutor, _environ, make_executor
+from routerbench.cluster.ray_connect import LOCAL_ENV, environ
+from routerbench.cluster.ray_executor import RayExecutor, make_executor
 from routerbench.cluster.ray_layout import assign_blocks, plan_shards
 from routerbench.engine import io, synth
 from routerbench.engine.errors import ClusterError, RouterError, UsageError
@@ -100,7 +101,7 @@ def job(data) -> tuple[Spec, Plan, Results]:
 
 @pytest.fixture(scope="module")
 def ray_env() -> Iterator[str]:
-    """Ray's settings for tests (ARCHITECTURE.md) and a private temp dir; Ray stopped at the end."""
+    """Ray's local settings (LOCAL_ENV) and a private temp dir; Ray stopped at the end."""
     tmp = tempfile.mkdtemp(prefix="rb5-")  # short: Ray's socket paths must fit in 107 bytes
     with pytest.MonkeyPatch.context() as mp:
         for k, v in {**LOCAL_ENV, "RAY_TMPDIR": tmp}.items():
@@ -324,12 +325,12 @@ class TestActorKilled:
     def test_cluster_error_is_one_line(self, monkeypatch, capsys) -> None:
         """The command prints a ClusterError as one line and exits 1 (a fault, not bad input)."""
         from routerbench.cluster import cli
-        from routerbench.cluster.cli import run as cli_run
+        from routerbench.cluster.cli import run as run_verbs
 
         def boom(args: object) -> int:
             raise ClusterError("Ray actors died 9 times (limit 8)")
 
-        monkeypatch.setattr(cli_run, "cmd_run", boom)
+        monkeypatch.setattr(run_verbs, "cmd_run", boom)
         assert cli.main(["run"]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "died 9 times" in err[0] and "Traceback" not in err[0]
@@ -614,7 +615,7 @@ class TestEnviron:
         afterwards and a variable the user set is never overridden."""
         monkeypatch.delenv("RB_TEST_UNSET", raising=False)
         monkeypatch.setenv("RB_TEST_USER", "mine")
-        with _environ({"RB_TEST_UNSET": "1", "RB_TEST_USER": "theirs"}):
+        with environ({"RB_TEST_UNSET": "1", "RB_TEST_USER": "theirs"}):
             assert os.environ["RB_TEST_UNSET"] == "1"
             assert os.environ["RB_TEST_USER"] == "mine"
         assert "RB_TEST_UNSET" not in os.environ

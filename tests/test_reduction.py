@@ -24,7 +24,8 @@ import ray
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routerbench.cluster.ray_executor import LOCAL_ENV, make_executor
+from routerbench.cluster.ray_connect import LOCAL_ENV
+from routerbench.cluster.ray_executor import make_executor
 from routerbench.engine import synth
 from routerbench.engine.bootstrap import poisson_weights
 from routerbench.engine.data import RoutingData

@@ -5,7 +5,7 @@ in-process executor and with a local Ray at 1 and 2 shard actors; the scaling ef
 2 actors; each actor's peak memory against its shard's arrays; and whether the three runs gave
 bit-identical points and curves.
 
-The sweep is ``sweeps/quick.toml`` (single models, oracle, zero, random, KNN; 200 bootstrap
+The sweep is ``sweeps/quick.toml`` (single models, oracle, zero, random, KNN, cascade; 200 bootstrap
 replicates) without KNN unless ``--knn``: brute-force neighbours cost O(train x test) per family,
 hours at this size on 2 cores, and would measure scikit-learn rather than the executor.
 
