@@ -29,6 +29,18 @@ from routerbench.sweeps.split import Split
 EDGES = np.array([0.0, -0.0, -1e-300, -1.0, -1e300, -np.inf, np.inf])
 
 
+def with_path(
+    name: str, split: tuple[RoutingData, RoutingData]
+) -> tuple[Fitted, RoutingData, object, tuple]:
+    """The fitted router, the test prompts, their scores and the exact path (else skip)."""
+    f, test = fitted(name, split), split[1]
+    scores = f.score(test)
+    path = f.exact_path(scores, test)
+    if path is None:
+        pytest.skip(f"{name} has no exact path")
+    return f, test, scores, path
+
+
 class RouterContract:
     """The contract; subclasses give the ``name`` fixture."""
 
@@ -111,12 +123,7 @@ class RouterContract:
     def test_exact_path_at_edge_knobs(self, name: str, split) -> None:
         """At 0, negatives, ±inf, between and past breakpoints: path (and two merged halves) ==
         grid sums, bit for bit; a knob the router refuses, the grid refuses in one line."""
-        f, test = fitted(name, split), split[1]
-        scores = f.score(test)
-        path = f.exact_path(scores, test)
-        if path is None:
-            pytest.skip(f"{name} has no exact path")
-        knots, pc, pq, n = path
+        f, test, scores, (knots, pc, pq, n) = with_path(name, split)
         assert n == test.n_prompts and np.all(np.diff(knots) > 0) and knots[0] in (0, -np.inf)
         mids = (knots[1:-1] + knots[2:]) / 2
         beyond = knots[-1] + 1 + abs(knots[-1])
@@ -143,12 +150,7 @@ class RouterContract:
     def test_exact_path_at_every_breakpoint(self, name: str, split) -> None:
         """At every breakpoint and one float either side: path lookup == grid, bit for bit
         (predictive: the engine path's at() and choices(), which follow the float argmax)."""
-        f, test = fitted(name, split), split[1]
-        scores = f.score(test)
-        path = f.exact_path(scores, test)
-        if path is None:
-            pytest.skip(f"{name} has no exact path")
-        knots, pc, pq, _ = path
+        f, test, scores, (knots, pc, pq, _) = with_path(name, split)
         fin = knots[np.isfinite(knots)]
         probe = np.concatenate([fin, np.nextafter(fin, -np.inf), np.nextafter(fin, np.inf)])
         probe = np.array([x for x in np.unique(probe) if not knob_problem(name, [x])])
