@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from routerbench.engine.errors import DataError
+from routerbench.engine.errors import DataError, did_you_mean
 from routerbench.engine.rng import stable_keys
 
 # The paper's seven task families, as eval_name prefixes (all MMLU subjects pool into "mmlu",
@@ -297,12 +297,9 @@ class RoutingData:
         try:
             return self.models.index(name)
         except ValueError:
-            import difflib
-
-            close = difflib.get_close_matches(name, self.models, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise DataError(
-                f"unknown model {name!r}: expected one of {list(self.models)}{hint}"
+                f"unknown model {name!r}: expected one of {list(self.models)}"
+                + did_you_mean(name, self.models)
             ) from None
 
     def take(self, rows: np.ndarray | Sequence[int] | Sequence[bool]) -> RoutingData:

@@ -7,6 +7,19 @@ Faults that are not the user's (an unreachable store, a failed cell, a broken cl
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(value: object, allowed: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest allowed name, or ``""`` when none is close.
+
+    >>> did_you_mean("knnn", ["knn", "mlp"]), did_you_mean("zzz", ["knn"])
+    ("; did you mean 'knn'?", '')
+    """
+    close = difflib.get_close_matches(str(value), list(allowed), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
 
 def first_line(exc: BaseException) -> str:
     """``Type: first line of the message`` (at most 200 characters), for a one-line error.

@@ -21,7 +21,7 @@ hyperparameters' allowed values in one table (``constraints``, as scikit-learn's
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import functools
 import importlib
 import json
 import pkgutil
@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from routerbench.engine.data import RoutingData
-from routerbench.engine.errors import RouterError
+from routerbench.engine.errors import RouterError, did_you_mean
 from routerbench.engine.evaluate import NO_CALL, realised
 from routerbench.routers.params import Constraint, type_problem
 
@@ -123,7 +123,7 @@ class Router(ABC):
         made a tuple), then its constraint (None passes where the hint allows it)."""
         cls = type(self)
         name = cls.registry_name or cls.__name__
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             hint = hints.get(f.name, Any)
@@ -177,18 +177,21 @@ def register(name: str) -> Callable[[R], R]:
     return deco
 
 
-def _close(value: str, allowed: Any) -> str:
-    close = difflib.get_close_matches(value, list(allowed), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A router class's resolved type hints (read once per class: construction is frequent)."""
+    return typing.get_type_hints(cls)
 
 
 def create(name: str, **params: Any) -> Router:
     """Instantiate a registered router; unknown names or bad parameters give a one-line
     RouterError."""
-    load_all()
+    if name not in REGISTRY:
+        load_all()  # the built-in routers register when their module is imported
     if name not in REGISTRY:
         raise RouterError(
-            f"unknown router {name!r}: expected one of {sorted(REGISTRY)}{_close(name, REGISTRY)}"
+            f"unknown router {name!r}: expected one of {sorted(REGISTRY)}"
+            + did_you_mean(name, REGISTRY)
         )
     cls = REGISTRY[name]
     allowed = [f.name for f in dataclasses.fields(cls)]
@@ -196,7 +199,7 @@ def create(name: str, **params: Any) -> Router:
         if key not in allowed:
             raise RouterError(
                 f"router {name!r}: unknown parameter {key!r}, allowed: {allowed}"
-                + _close(key, allowed)
+                + did_you_mean(key, allowed)
             )
     try:
         return cls(**params)

@@ -29,7 +29,7 @@ from routerbench.engine.cascade import (
 )
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import RouterError
-from routerbench.routers.base import Fitted, Router, register
+from routerbench.routers.base import ExactPath, Fitted, Router, register
 from routerbench.routers.params import SEED, Constraint, Interval, PromptCount
 
 
@@ -69,9 +69,7 @@ class FittedCascade(Fitted):
             raise RouterError(f"knob 'budget': {problem}")
         return cascade_outcomes(data.quality, data.cost, self.order, scores.accept, knobs)
 
-    def exact_path(
-        self, scores: CascadeScores, data: RoutingData
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    def exact_path(self, scores: CascadeScores, data: RoutingData) -> ExactPath:
         group = np.zeros(data.n_prompts, np.intp)
         path = cascade_path(data.quality, data.cost, self.order, scores.accept, group, 1)
         budgets, cost, quality = path.breakpoints(0)

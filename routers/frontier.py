@@ -19,7 +19,7 @@ import numpy as np
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.paths import ZERO_PLUS, lambda_path
-from routerbench.routers.base import Fitted, Router, register
+from routerbench.routers.base import ExactPath, Fitted, Router, register
 from routerbench.routers.params import Constraint, Interval
 from routerbench.routers.predictors import PredictiveScores, decide_lambda, lambda_exact_path
 
@@ -42,9 +42,7 @@ class FittedFrontier(Fitted):
     def default_knobs(self) -> np.ndarray:
         return self.knobs.copy()
 
-    def exact_path(
-        self, scores: PredictiveScores, data: RoutingData
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    def exact_path(self, scores: PredictiveScores, data: RoutingData) -> ExactPath:
         return lambda_exact_path(scores, data)
 
 

@@ -8,7 +8,6 @@ value must be, in the words of the error message and of ``routerbench routers``.
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 import types
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+
+from routerbench.engine.errors import did_you_mean
 
 
 class Constraint(ABC):
@@ -133,8 +134,7 @@ class Model(Constraint):
     ) -> str | None:
         if value in models:
             return None
-        close = difflib.get_close_matches(str(value), list(models), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(value, models)
         return f"{key} {value!r} is not a model of the data, expected one of {list(models)}{hint}"
 
 

@@ -37,7 +37,7 @@ from routerbench.engine.features import TextFeaturizer, fitted_featurizer
 from routerbench.engine.parallel import Deferred, map_fits, resolved
 from routerbench.engine.paths import UPSTREAM_LAMBDAS, lambda_choices, lambda_path
 from routerbench.engine.stepsums import knob_problem
-from routerbench.routers.base import Fitted, check
+from routerbench.routers.base import ExactPath, Fitted, check
 
 UPSTREAM_PRICE_DIVISOR = 1e7  # upstream: a token costs (USD per 1M tokens) / 1e7, 10x too little
 COST_MODELS = ("expected", "upstream")
@@ -135,18 +135,14 @@ class FittedPredictive(Fitted):
     def default_knobs(self) -> np.ndarray:
         return UPSTREAM_LAMBDAS.copy()
 
-    def exact_path(
-        self, scores: PredictiveScores, data: RoutingData
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    def exact_path(self, scores: PredictiveScores, data: RoutingData) -> ExactPath:
         """Every operating point, as a step function of λ: breakpoints (knot 0: every λ <= 0, cost
         ignored; knot ZERO_PLUS: the cheapest choices just above 0, where they differ), the exact
         cost and quality sums from each breakpoint on, and the prompt count."""
         return lambda_exact_path(scores, data)
 
 
-def lambda_exact_path(
-    scores: PredictiveScores, data: RoutingData
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def lambda_exact_path(scores: PredictiveScores, data: RoutingData) -> ExactPath:
     """The exact λ path of ``scores`` on ``data`` (one group): breakpoints, the cost and quality
     sums from each breakpoint on, and the prompt count."""
     path = lambda_path(

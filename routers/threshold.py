@@ -20,7 +20,7 @@ import numpy as np
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import RouterError
 from routerbench.engine.stepsums import StepSums, knob_problem
-from routerbench.routers.base import Fitted, Router, check, create, register
+from routerbench.routers.base import ExactPath, Fitted, Router, check, create, register
 from routerbench.routers.params import SEED, Constraint, Model, Options, PromptCount
 
 SHARES = np.linspace(0.0, 1.0, 21)  # default operating points: strong-call shares 0%, 5%, ...
@@ -66,9 +66,7 @@ class FittedThreshold(Fitted):
     def default_knobs(self) -> np.ndarray:
         return np.array([self.calibrate(s) for s in SHARES])
 
-    def exact_path(
-        self, scores: np.ndarray, data: RoutingData
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    def exact_path(self, scores: np.ndarray, data: RoutingData) -> ExactPath:
         """Exact cost and quality sums for every threshold, as a step function of the threshold.
 
         A prompt goes weak once the threshold exceeds its score, so its step is at the next float

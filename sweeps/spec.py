@@ -29,7 +29,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import itertools
 import json
@@ -38,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from routerbench.engine.errors import RouterError, SpecError
+from routerbench.engine.errors import RouterError, SpecError, did_you_mean
 from routerbench.routers.base import REGISTRY, create, load_all
 from routerbench.sweeps.split import SPLIT_KINDS
 
@@ -142,17 +141,12 @@ class Spec:
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
-def _suggest(key: str, allowed: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _known_keys(src: str, where: str, table: Mapping[str, Any], allowed: Iterable[str]) -> None:
     names = sorted(allowed)
     for key in table:
         if key not in names:
             raise SpecError(
-                f"{src}: unknown key '{where}.{key}', allowed: {names}" + _suggest(key, names)
+                f"{src}: unknown key '{where}.{key}', allowed: {names}" + did_you_mean(key, names)
             )
 
 
@@ -171,7 +165,7 @@ def _check_choice(src: str, key: str, value: Any, allowed: Sequence[str]) -> Non
     if value not in allowed:
         raise SpecError(
             f"{src}: key {key!r} must be one of {list(allowed)} (got {value!r})"
-            + _suggest(str(value), allowed)
+            + did_you_mean(str(value), allowed)
         )
 
 
@@ -185,7 +179,7 @@ def _router(src: str, i: int, raw: Any) -> RouterSpec:
     if not isinstance(name, str) or name not in REGISTRY:
         raise SpecError(
             f"{src}: '{at}.name' must be one of {sorted(REGISTRY)} (got {name!r})"
-            + _suggest(str(name), sorted(REGISTRY))
+            + did_you_mean(str(name), sorted(REGISTRY))
         )
     params, grid, space = _router_tables(src, at, name, raw)
     knobs = _router_knobs(src, at, name, raw.get("knobs"))
@@ -213,7 +207,7 @@ def _router_tables(
             if key not in allowed:
                 raise SpecError(
                     f"{src}: '{at}.{part}.{key}' is not a parameter of router {name!r}, "
-                    f"allowed: {allowed}" + _suggest(key, allowed)
+                    f"allowed: {allowed}" + did_you_mean(key, allowed)
                 )
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
@@ -259,7 +253,7 @@ def parse(doc: Mapping[str, Any], *, source: str = "<spec>", text: str = "") -> 
         if key not in sections:
             raise SpecError(
                 f"{source}: unknown section {key!r}, allowed: {sorted(sections)}"
-                + _suggest(key, sorted(sections))
+                + did_you_mean(key, sorted(sections))
             )
     parsed: dict[str, dict[str, Any]] = {}
     for section, fields in FIELDS.items():
