@@ -21,7 +21,6 @@ import numpy as np
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import DataError, first_line
-from routerbench.engine.io import SUFFIXES, read_file
 from routerbench.engine.memo import Bounded
 
 if TYPE_CHECKING:
@@ -150,6 +149,7 @@ def load_features(
     >>> e.features.tolist(), e.features_source
     ([[2.0, 5.0], [1.0, 4.0]], 'features:a7d6bfb978a2e5b8')
     """
+    from routerbench.engine.io import SUFFIXES  # pandas and pyarrow: not at router import
 
     kind = SUFFIXES.get(os.path.splitext(url.rstrip("/"))[1].lower())
     if kind is None:
@@ -178,6 +178,8 @@ def _read(url: str, kind: str, storage_options: dict[str, Any] | None) -> Any:
         return pacsv.read_csv(
             f, read_options=pacsv.ReadOptions(use_threads=False), convert_options=options
         )
+
+    from routerbench.engine.io import read_file
 
     return read_file(url, kind, storage_options, read_csv, "prompt vectors")
 

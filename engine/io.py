@@ -52,8 +52,9 @@ the bytes are complete; on any error nothing is left behind.
 
 The ``synthetic`` label survives every format :func:`save` writes; a file without its marker (any
 file not written from synthetic data) loads as ``synthetic=False``, and the marker is never part
-of :meth:`RoutingData.fingerprint`. The marker is written only for synthetic data, so a file of
-real data is the same bytes as before the label existed:
+of :meth:`RoutingData.fingerprint`. ``routing-data/1`` always records it (``"true"`` or
+``"false"``); the other formats carry a marker only for synthetic data, so a file of real data is
+the same bytes as before the label existed:
 
 - ``routing-data/1``: ``routerbench.synthetic`` (above);
 - long Parquet: schema metadata ``routerbench.synthetic = "true"``;
@@ -100,7 +101,7 @@ from routerbench.engine.io_write import (
     to_upstream_wide_frame,
 )
 from routerbench.engine.safepickle import safe_load
-from routerbench.engine.storage import RETRY, user_errors
+from routerbench.engine.storage import RETRY, user_errors, write_bytes
 
 __all__ = [
     "FORMATS",
@@ -290,7 +291,6 @@ def save(
 def _write(url: str, payload: bytes, storage_options: dict[str, Any] | None) -> None:
     """All or nothing, with the one retry policy (:func:`engine.storage.write_bytes`); any
     failure is one line naming the URL."""
-    from routerbench.engine.storage import write_bytes
 
     try:
         write_bytes(url, payload, storage_options)

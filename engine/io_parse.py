@@ -266,7 +266,7 @@ def _from_long(frame: pd.DataFrame, url: str, synthetic: bool = False) -> Routin
     return _from_rows(
         frame,
         url,
-        ("prompt_id", "model", "quality", "cost"),
+        _LONG_REQUIRED,
         per_prompt,
         latency="latency" if "latency" in names else None,
         synthetic=synthetic or _synthetic_column(frame, url),
@@ -455,7 +455,7 @@ def _from_table(table: pa.Table, meta: dict[bytes, bytes], url: str) -> RoutingD
             prompt_ids=ids,
             features=features,
             source=url if source is None else source,
-            synthetic=meta.get(_META + b"synthetic") == b"true",
+            synthetic=meta.get(_SYNTHETIC.encode()) == b"true",
             features_source=_meta_text(meta, "features_source", url) or "",
             **fields,
         )
