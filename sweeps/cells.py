@@ -1,12 +1,12 @@
-"""Evaluate router configurations ("cells") on splits of a data set: the points and curves tables.
+"""Evaluate router configurations ("cells") on splits of a data set.
 
 One function evaluates a cell (:func:`evaluate_cell`); search strategies and executors only decide
 which cells and where. A cell is one router configuration on one split. Per family it fits the
-router on the family's train prompts, scores the test prompts once and evaluates every knob value:
-per (family, knob) the sum and mean of realised cost and the mean quality. Per (family, cell) the
-curve is the non-decreasing convex hull of its points (of its exact parameter path where the router
-has one), with AIQ over a per-family cost range reported as ``c_min``/``c_max``: by default from the
-cheapest to the dearest single model's mean cost per query on the family's test prompts.
+router on the family's train prompts (:func:`fit_cell`), scores the test prompts block by block
+and evaluates every knob value (:func:`shard_stats`), and adds the blocks' sums in block order
+(:func:`reduce_stats`): per (family, knob) the points rows (sum and mean of realised cost, mean
+quality), and the sums of the exact parameter path and of the bootstrap replicates.
+:func:`routerbench.sweeps.summary.summarize` turns them into the curves.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from routerbench.engine.errors import RouterError, SpecError
 from routerbench.engine.parallel import total_memory
 from routerbench.routers.base import check_data
 from routerbench.sweeps.cells import Cell, CellResult, evaluate_cell, plan_cells
-from routerbench.sweeps.search_space import check_space
 from routerbench.sweeps.spec import Spec
 from routerbench.sweeps.split import Split, make_splits, select_families
 from routerbench.sweeps.summary import GAP_REFERENCES, Results, single_model_ranges, summarize
@@ -117,6 +116,8 @@ def plan(spec: Spec, data: RoutingData) -> Plan:
         except RouterError as e:
             raise SpecError(f"{spec.source}: {e}") from None
     if spec.search["kind"] == "optuna":
+        from routerbench.sweeps.search_space import check_space  # optuna only when searching
+
         check_space(spec, (data.models, train))
     return Plan(data, fams, splits, cells)
 

@@ -9,14 +9,17 @@ plain text: TeX-like names (``$\\frac{$``) are never parsed as math.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import sys
 import textwrap
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from routerbench.engine import storage
 from routerbench.sweeps.schema import MIN_N
 from routerbench.sweeps.summary import complete
 from routerbench.sweeps.text import interval, num
@@ -109,7 +112,7 @@ def _references(ax: Any, fp: pd.DataFrame, fc: pd.DataFrame) -> list[Artist]:
     for name, style in (("frontier", ("--", "0.1")), ("zero", (":", "0.35"))):
         for _, r in fc[fc["router"] == name].iterrows():
             extra = "" if r["label"] == name else f" {r['label']}"
-            text = f"{REFERENCE_NAMES[name]}{extra}, AIQ {r['aiq']:.3f}"
+            text = f"{REFERENCE_NAMES[name]}{extra}, AIQ {num(r['aiq'], 3)}"
             hc, hq = _dense(np.asarray(r["hull_cost"]), np.asarray(r["hull_quality"]))
             ls, color = style
             handles += ax.plot(hc, hq, ls=ls, color=color, lw=1.6, label=wrap(text), zorder=3)
@@ -221,3 +224,51 @@ def plot_family(
 ) -> bytes:
     """A PNG (bytes) of one family's cost–quality plane: see :func:`family_figure`."""
     return png_bytes(family_figure(points, curves, family, title=title))
+
+
+# ------------------------------------------------------------------------------ files
+def _safe(name: str) -> str:
+    """A file name for a family: its letters, digits and ``-_.`` (others as ``_``), at most 60
+    characters; a name that had to change gets a short hash of it, so two never collide."""
+    slug = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_." else "_" for ch in name)
+    if slug == name and 0 < len(name) <= 60 and not name.startswith("."):
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{slug.lstrip('.')[:60]}-{digest}"
+
+
+def plot_name(family: str, split: str) -> str:
+    """The one file name of a family's plot on a split: ``<family>-<split>.png``."""
+    return f"{_safe(family)}-{split}.png"
+
+
+def write_plots(
+    folder: str,
+    points: pd.DataFrame,
+    curves: pd.DataFrame,
+    synthetic: bool,
+    storage_options: dict[str, Any] | None = None,
+) -> list[str]:
+    """Plots per family and split into ``folder`` as :func:`plot_name` (the URLs written). A
+    plot that fails is one warning line on stderr, never an incomplete run: results and
+    manifest are written regardless."""
+    tag = " (synthetic data)" if synthetic else ""
+    written = []
+    for fam in dict.fromkeys(curves["family"]):
+        for split in sorted(set(curves["split"])):
+            url = storage.join(folder, plot_name(fam, split))
+            try:
+                png = plot_family(
+                    points[points["split"] == split],
+                    curves[curves["split"] == split],
+                    fam,
+                    title=f"{fam}, {split} split{tag}",
+                )
+                storage.write_bytes(url, png, storage_options)
+                written.append(url)
+            except Exception as e:
+                print(
+                    f"routerbench: warning: {url} not written ({type(e).__name__}: {e})",
+                    file=sys.stderr,
+                )
+    return written

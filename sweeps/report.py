@@ -127,12 +127,6 @@ def _columns(columns: Sequence[str] | None, curves: pd.DataFrame) -> list[str] |
 
 
 # --------------------------------------------------------------------------------- cells
-def _upstream(r: Mapping[str, Any]) -> str:
-    if not missing(r["aiq_upstream"]):
-        return num(r["aiq_upstream"])
-    return "-"
-
-
 def _value(col: str, v: Any) -> str:
     """One selected column's cell in a text table."""
     if col == "params" or isinstance(v, str):
@@ -159,7 +153,7 @@ def _default(r: Mapping[str, Any], mark: str, ref: bool) -> dict[str, str]:
             r["max_quality"], r["max_quality_lo"], r["max_quality_hi"]
         ),
         "cost at max ($/query)": num(r["cost_at_max_quality"], 6),
-        "calc_AIQ (original)": _upstream(r),
+        "calc_AIQ (original)": num(r["aiq_upstream"]),
         "test prompts": "" if missing(n) else f"{int(n)}{mark if r['small_sample'] else ''}",
     }
     if ref:

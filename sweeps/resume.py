@@ -170,7 +170,7 @@ class CellStore:
         self.storage_options = storage_options
         self.inputs = inputs
         self.retry = retry
-        self._stored: set[str] | None = None  # cell ids listed once, on the first load
+        self._stored: set[str] | None = None  # cell ids, listed once (see stored)
         self.hashes: dict[str, str] = {}  # sha256 of each cell object saved or loaded (manifest)
 
     def url(self, cell: Cell) -> str:
@@ -179,10 +179,16 @@ class CellStore:
 
     def stored(self) -> list[str]:
         """Sorted ids of the cells stored so far."""
-        names = storage.list_dir(
-            storage.join(self.run_url, CELLS), self.storage_options, retry=self.retry
-        )
-        return sorted(n.removesuffix(".npz") for n in names if n.endswith(".npz"))
+        return sorted(self._ids())
+
+    def _ids(self) -> set[str]:
+        """The stored cell ids: the folder is listed once, then this store's saves add to it."""
+        if self._stored is None:
+            names = storage.list_dir(
+                storage.join(self.run_url, CELLS), self.storage_options, retry=self.retry
+            )
+            self._stored = {n.removesuffix(".npz") for n in names if n.endswith(".npz")}
+        return self._stored
 
     def save(self, result: CellResult) -> None:
         """Store a finished cell as one object (nothing if a family of it failed)."""
@@ -215,14 +221,11 @@ class CellStore:
         raw = buf.getvalue()
         storage.write_bytes(self.url(result.cell), raw, self.storage_options, retry=self.retry)
         self.hashes[result.cell.cell_id] = hashlib.sha256(raw).hexdigest()
-        if self._stored is not None:
-            self._stored.add(result.cell.cell_id)
+        self._ids().add(result.cell.cell_id)
 
     def load(self, cell: Cell) -> CellResult | None:
         """The stored result of a cell, or None if it has not finished (``run_grid``'s ``skip``)."""
-        if self._stored is None:
-            self._stored = set(self.stored())
-        if cell.cell_id not in self._stored:
+        if cell.cell_id not in self._ids():
             return None
         url = self.url(cell)
         try:

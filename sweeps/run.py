@@ -1,6 +1,5 @@
 """A run from Python: :func:`run` (a spec, start to finish, into a run folder; what
-``routerbench run`` and the nightly job call), :func:`write_plots` (a run's PNGs) and the
-notebook entry point :func:`evaluate`.
+``routerbench run`` and the nightly job call) and the notebook entry point :func:`evaluate`.
 
 A run folder ``<out>/<run id>/`` holds the tables, ``spec.toml``, ``plots/`` and, written last,
 ``manifest.json`` (:mod:`~routerbench.sweeps.runs`); while a run is going its finished cells are
@@ -11,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import sys
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -42,6 +39,7 @@ from routerbench.sweeps.execute import (
     plan,
     run_grid,
 )
+from routerbench.sweeps.plot import write_plots
 from routerbench.sweeps.resume import (
     CellStore,
     code_versions,
@@ -308,55 +306,6 @@ def _finish_manifest(
 
 
 # ------------------------------------------------------------------------------------- plots
-def _safe(name: str) -> str:
-    """A file name for a family: its letters, digits and ``-_.`` (others as ``_``), at most 60
-    characters; a name that had to change gets a short hash of it, so two never collide."""
-    slug = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_." else "_" for ch in name)
-    if slug == name and 0 < len(name) <= 60 and not name.startswith("."):
-        return name
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{slug.lstrip('.')[:60]}-{digest}"
-
-
-def plot_name(family: str, split: str) -> str:
-    """The one file name of a family's plot on a split: ``<family>-<split>.png``."""
-    return f"{_safe(family)}-{split}.png"
-
-
-def write_plots(
-    folder: str,
-    points: pd.DataFrame,
-    curves: pd.DataFrame,
-    synthetic: bool,
-    storage_options: dict[str, Any] | None = None,
-) -> list[str]:
-    """Plots per family and split into ``folder`` as :func:`plot_name` (the URLs written). A
-    plot that fails is one warning line on stderr, never an incomplete run: results and
-    manifest are written regardless."""
-    from routerbench.sweeps.plot import plot_family
-
-    tag = " (synthetic data)" if synthetic else ""
-    written = []
-    for fam in dict.fromkeys(curves["family"]):
-        for split in sorted(set(curves["split"])):
-            url = storage.join(folder, plot_name(fam, split))
-            try:
-                png = plot_family(
-                    points[points["split"] == split],
-                    curves[curves["split"] == split],
-                    fam,
-                    title=f"{fam}, {split} split{tag}",
-                )
-                storage.write_bytes(url, png, storage_options)
-                written.append(url)
-            except Exception as e:
-                print(
-                    f"routerbench: warning: {url} not written ({type(e).__name__}: {e})",
-                    file=sys.stderr,
-                )
-    return written
-
-
 # ------------------------------------------------------------------------------ notebook API
 def evaluate(
     data: RoutingData,

@@ -34,7 +34,7 @@ executor (:func:`routerbench.sweeps.cells.evaluate_cell`, here or on Ray).
   left by a killed process is broken after ``LOCK_GRACE`` seconds; a torn last line is dropped.
 - **Result.** The best trial (or every Pareto trial) is evaluated on every split of the plan (fit
   on the full train rows, tested on the test rows, with bootstrap intervals): the points and
-  curves tables; and a trials table (``TRIAL_COLUMNS``).
+  curves tables; and a trials table (:data:`~routerbench.sweeps.schema.TRIALS`, one row per trial).
 """
 
 from __future__ import annotations
@@ -67,9 +67,6 @@ from routerbench.sweeps.split import Split
 from routerbench.sweeps.summary import Results, single_model_ranges, summarize
 
 LOCK_GRACE = 5  # seconds before a journal lock left by a killed process is broken
-
-# The trials table: one row per Optuna trial, by slot (a retried slot's interrupted row first).
-TRIAL_COLUMNS = [c for c in schema.TRIALS if not c.startswith("validation_")]
 
 
 def validation_split(split: Split, fraction: float, seed: int) -> Split:
@@ -337,7 +334,8 @@ def _best(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def trials_table(study: optuna.Study, objectives: Sequence[str]) -> pd.DataFrame:
-    """One row per trial (``TRIAL_COLUMNS``, objective values as ``validation_<objective>``)."""
+    """One row per trial (the columns of ``schema.TRIALS``, objective values as
+    ``validation_<objective>``, in that order; a retried slot's interrupted row first)."""
     best = {t.number for t in _best(study)}
     value_cols = [f"validation_{o}" for o in objectives]
     rows = []
@@ -358,7 +356,7 @@ def trials_table(study: optuna.Study, objectives: Sequence[str]) -> pd.DataFrame
                 "error": "interrupted" if interrupted else t.user_attrs.get("error", ""),
             }
         )
-    cols = TRIAL_COLUMNS[:3] + value_cols + TRIAL_COLUMNS[3:]  # the order of schema.TRIALS
+    cols = [c for c in schema.TRIALS if not c.startswith("validation_") or c in value_cols]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -18,7 +18,7 @@ from routerbench.cluster.cli import main
 from routerbench.engine import io, synth
 from routerbench.engine.data import PAPER_FAMILIES
 from routerbench.sweeps import schema
-from routerbench.sweeps.run import _safe
+from routerbench.sweeps.plot import _safe
 from routerbench.sweeps.run import run as run_spec
 from routerbench.sweeps.runs import read_run
 

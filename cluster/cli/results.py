@@ -47,7 +47,7 @@ def _columns(text: str) -> list[str]:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from routerbench.sweeps.run import write_plots
+    from routerbench.sweeps.plot import write_plots
     from routerbench.sweeps.runs import read_run
 
     so = parse_storage_options(args.storage_option)
