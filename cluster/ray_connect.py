@@ -22,8 +22,10 @@ import ray
 from routerbench.engine.errors import UsageError
 from routerbench.engine.parallel import all_cores
 
-# Set while a local Ray starts (its processes inherit them): no usage reporting, no auth token
-# written under ~/.ray, and Ray's processes bound to the loopback interface only.
+# Set while a local Ray starts (its processes inherit them): no usage reporting and no auth token
+# written under ~/.ray. The third keeps Ray on the loopback interface only where it is set before
+# `ray` is imported (Ray reads it at import): in the environment of the command, as the tests do
+# for the commands they start; set in-process here it reaches only the processes Ray starts.
 LOCAL_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",

@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from routerbench.sweeps.report import leaderboard_table
     from routerbench.sweeps.run import load_spec, run
 
-    spec = load_spec(args.spec)
+    spec, progress = load_spec(args.spec), say(args)
     outcome = run(
         spec,
         out=args.out,
@@ -62,13 +62,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
         plots=not args.no_plots,
         storage_options=parse_storage_options(args.storage_option),
-        progress=say(args),
+        progress=progress,
     )
-    m, log = outcome.manifest, say(args) or (lambda msg: None)
-    print(leaderboard_table(outcome.results.curves, synthetic=bool(m["synthetic"])))
-    log(outcome.summary())
-    if not outcome.evaluated:
-        return 0
+    print(leaderboard_table(outcome.results.curves, synthetic=bool(outcome.manifest["synthetic"])))
+    (progress or (lambda msg: None))(outcome.summary())
     failure = outcome.failure()
     if failure:
         print(f"routerbench: {failure}"[:400], file=sys.stderr)

@@ -17,10 +17,8 @@ from typing import Any
 from routerbench.cluster.leaderboard.publish import KEEP, refresh
 from routerbench.engine import storage
 from routerbench.engine.errors import RunFailed
-from routerbench.sweeps.execute import Executor, load_data, local_executor
-from routerbench.sweeps.resume import default_run_id, is_complete
+from routerbench.sweeps.execute import Executor, local_executor
 from routerbench.sweeps.run import run
-from routerbench.sweeps.runs import read_run
 from routerbench.sweeps.spec import load
 
 
@@ -54,24 +52,21 @@ def nightly(
     runs_url = storage.join(store_url, "runs")
     ran, skipped = [], []
     for path in specs:
-        spec = load(path)
-        run_id = default_run_id(spec.hash, load_data(spec, None, so).fingerprint())
-        url = storage.join(runs_url, run_id)
-        if is_complete(url, so) and not read_run(url, so).manifest["failed_rows"]:
-            skipped.append(run_id)
-            say(f"{path}: unchanged, run {run_id} is complete")
-            continue
-        say(f"{path}: running {run_id}")
-        outcome = run(
-            spec,
+        say(f"{path}: running")
+        outcome = run(  # a complete run of these inputs is read back, not evaluated again
+            load(path),
             out=runs_url,
-            run_id=run_id,
             executor=executor,
             workers=workers,
             plots=plots,
             storage_options=so,
             progress=progress,
         )
+        run_id = outcome.manifest["run_id"]
+        if not outcome.evaluated:
+            skipped.append(run_id)
+            say(f"{path}: unchanged, run {run_id} is complete")
+            continue
         say(outcome.summary())
         failure = outcome.failure()
         if failure:

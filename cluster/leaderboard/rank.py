@@ -95,7 +95,6 @@ COLUMNS: dict[str, str] = {
 }
 BOARD = ["data_fingerprint", "split"]  # one board: routers are compared only within it
 _CONFIG = ["router", "params"]
-# Columns of runs written before they existed, with the value they get.
 
 
 # -------------------------------------------------------------------------------- collecting
