@@ -1,7 +1,8 @@
 """The remote side of the Ray executor: fit tasks and the actors that hold shards of test prompts.
 
-Both run the same functions as one process does (:func:`~routerbench.sweeps.cells.fit_cell`,
-:func:`~routerbench.sweeps.cells.shard_stats`), so their numbers are the in-process numbers.
+Both run the same functions as one process does (:func:`~routerbench.sweeps.cells.fit_family`,
+:func:`~routerbench.sweeps.cells.shard_stats`, :func:`~routerbench.sweeps.cells.block_nodes`),
+so their numbers are the in-process numbers.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from routerbench.cluster.ray_layout import array_bytes
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK
 from routerbench.engine.memo import Bounded
-from routerbench.sweeps.cells import BlockStats, Cell, FamilyFit, _error, fit_cell, shard_stats
-from routerbench.sweeps.split import Split
+from routerbench.sweeps import cells
+from routerbench.sweeps.cells import BlockStats, Cell, FamilyFit, _error, n_blocks, shard_stats
+from routerbench.sweeps.tree import Node, partial
 
 # Training sets a fit worker has unpickled, by object id. Unpickling one (its prompt ids, eval
 # names and families are Python strings) cost more than most fits, once per (cell, family); kept,
@@ -28,17 +30,18 @@ from routerbench.sweeps.split import Split
 _TRAIN: Bounded[str, RoutingData] = Bounded(16)
 
 
-@ray.remote(num_cpus=1)
+@ray.remote(num_cpus=1, num_returns=2)
 def fit_family(
-    train: list[Any], test_rows: np.ndarray, cell: Cell, seed: int, family: str, fail_fast: bool
-) -> FamilyFit:
+    train: list[Any], test_rows: np.ndarray, cell: Cell, family: str, fail_fast: bool
+) -> tuple[FamilyFit, FamilyFit]:
     """Fit ``cell`` on one family's training rows: all of ``train[0]``, an object ref (passed
-    in a list so that this worker can reuse the unpickled set)."""
+    in a list so that this worker can reuse the unpickled set). Two objects: the fit, for the
+    actors, and the fit without its router (:meth:`FamilyFit.light`), for the driver."""
     data = _TRAIN.get(train[0].hex(), lambda: ray.get(train[0]))
-    split = Split(
-        cell.split, seed, train={family: np.arange(data.n_prompts)}, test={family: test_rows}
+    fit = cells.fit_family(
+        data, cell, family, np.arange(data.n_prompts), test_rows, fail_fast=fail_fast
     )
-    return fit_cell(data, cell, split, fail_fast=fail_fast)[0]
+    return fit, fit.light()
 
 
 def peak_rss() -> int:
@@ -68,14 +71,15 @@ class ShardActor:
 
     def evaluate(
         self, fit: FamilyFit, key: int, opts: dict[str, Any]
-    ) -> list[tuple[int, BlockStats]] | tuple[int, str]:
-        """``[(block index, statistics)]`` of this shard's blocks of the fit's family, or
-        ``(block index, error)`` for the first block that failed (unless ``fail_fast``)."""
+    ) -> dict[Node, BlockStats] | tuple[int, str]:
+        """This shard's blocks of the fit's family, added up as far as the fixed tree allows
+        (:func:`~routerbench.sweeps.cells.block_nodes`), or ``(block index, error)`` for the
+        first block that failed (unless ``fail_fast``)."""
         blocks, rows = self._plan[key]
         if fit.fitted is None:
-            return []
+            return {}
         local = dataclasses.replace(fit, test_rows=rows)
-        out = []
+        leaves: dict[Node, BlockStats] = {}
         for i, b in enumerate(blocks.tolist()):
             try:
                 [st] = shard_stats(
@@ -90,8 +94,8 @@ class ShardActor:
                 if opts["fail_fast"]:
                     raise
                 return (b, _error(e))
-            out.append((b, st))
-        return out
+            leaves[(0, b)] = st
+        return partial(leaves, n_blocks(len(fit.test_rows)), BlockStats.__add__)
 
     def info(self) -> dict[str, Any]:
         """Where this actor runs and its memory: peak RSS before and after loading and working."""

@@ -5,26 +5,27 @@ placement arithmetic :mod:`.ray_layout`. Layout of a run (per data set and set o
 across calls, e.g. by Optuna's batches):
 
 - Each (split, family) pair's test prompts are cut into blocks of ``BLOCK`` rows, counted from the
-  family's first test prompt. Blocks go to the actors largest first, each to the least-loaded
-  (:func:`~routerbench.cluster.ray_layout.assign_blocks`), so the actors' rows differ by at most
-  one block.
+  family's first test prompt. The blocks of all pairs, in order, are cut into one contiguous run
+  per actor of about equal rows (:func:`~routerbench.cluster.ray_layout.assign_blocks`).
 - Actor ``j`` holds a shard: the rows of its blocks (``data.take``), put in the object store once.
   Actors are spread over the nodes, or pinned to given nodes by node affinity.
 - Each family's training rows go to the object store once per split. A cell is fitted per family
   by a Ray task; the fitted router is stored once and every actor holding blocks of that family
-  reads it (zero-copy for its arrays) and returns the statistics of each of its blocks
-  (:class:`~routerbench.sweeps.cells.BlockStats`), with the block's index.
-- The driver adds block statistics in block order
-  (:func:`~routerbench.sweeps.cells.reduce_stats`), exactly as
+  reads it (zero-copy for its arrays). The driver gets the fit without its router.
+- An actor adds its blocks' statistics (:class:`~routerbench.sweeps.cells.BlockStats`) along the
+  fixed tree over block indices as far as its run allows (:mod:`routerbench.sweeps.tree`) and
+  returns those few nodes; the driver collects every answer that is in at once and finishes the
+  tree (:func:`~routerbench.sweeps.cells.reduce_stats`), exactly as
   :func:`~routerbench.sweeps.cells.evaluate_cell` does in one process: the numbers are
-  bit-identical for any number of actors or nodes. Every BLAS product that reaches the results
+  bit-identical for any number of actors or nodes, and the driver adds O(log blocks) nodes per
+  actor and cell, not every block. Every BLAS product that reaches the results
   (the bootstrap's and the predictors') runs on one BLAS thread
   (:func:`~routerbench.engine.evaluate.one_blas_thread`), in the driver and in the actors alike,
   so sums that OpenBLAS would split by thread come out the same.
 
 Faults: an actor that dies (killed, or its node lost) is replaced by a new actor holding the same
 shard, and the calls it had not answered are sent to the replacement; answers are keyed by
-(cell, family, block), so nothing is lost or counted twice. Fit tasks are retried by Ray, and
+(cell, family, tree node), so nothing is lost or counted twice. Fit tasks are retried by Ray, and
 fitted routers lost with a node are rebuilt from their lineage.
 
 Starting or joining Ray, with the process-wide state that takes: :mod:`.ray_connect`.
@@ -51,14 +52,9 @@ from routerbench.cluster.ray_connect import join, start_local, stop_local
 from routerbench.cluster.ray_layout import plan_shards, store_size
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import ClusterError, UsageError
-from routerbench.sweeps.cells import (
-    BlockStats,
-    Cell,
-    CellResult,
-    FamilyFit,
-    reduce_stats,
-)
+from routerbench.sweeps.cells import BlockStats, Cell, CellResult, reduce_stats
 from routerbench.sweeps.split import Split
+from routerbench.sweeps.tree import Node
 
 WINDOW = 3  # calls in flight per actor: one running, the next ones queued behind it
 
@@ -108,9 +104,9 @@ class _Open:
     """A cell whose fits are submitted: the answers gathered so far."""
 
     cell: Cell
-    fits: list[tuple[int, Any]]  # (pair key, fit ref) in family order
+    fits: list[tuple[int, Any]]  # (pair key, ref of the fit without its router) in family order
     waiting: int
-    blocks: dict[int, dict[int, BlockStats]] = field(default_factory=dict)
+    nodes: dict[int, dict[Node, BlockStats]] = field(default_factory=dict)  # per pair key
     errors: dict[int, tuple[int, str]] = field(default_factory=dict)
 
 
@@ -261,12 +257,12 @@ class RayExecutor:
         inflight: dict[Any, tuple[int, _Item]] = {}
         max_open = 2 * len(lay.slots) + 2
         total = sum(
-            lay.n_blocks[lay.keys[(c.split, f)]]
+            len(rows)
             for c in cells
-            for f in splits[c.split].test
+            for f, rows in splits[c.split].test.items()
             if (c.split, f) in lay.keys
         )
-        bar = progress(total, "block", quiet=self.quiet, desc="ray")
+        bar = progress(total, "prompt", quiet=self.quiet, desc="ray")
         try:
             while todo or opened:
                 while todo and len(opened) < max_open:
@@ -281,10 +277,12 @@ class RayExecutor:
                         busy += 1
                 done = [o for o in opened.values() if o.waiting == 0]
                 if not done and inflight:
-                    ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
-                    for ref in ready:
-                        if ref in inflight:
-                            self._collect(lay, ref, inflight, queues, opened, bar)
+                    refs = list(inflight)
+                    if ray.wait(refs, num_returns=1, timeout=1.0)[0]:
+                        # every answer that is in, not just the first
+                        for ref in ray.wait(refs, num_returns=len(refs), timeout=0)[0]:
+                            if ref in inflight:  # not dropped with a dead actor's calls
+                                self._collect(lay, ref, inflight, queues, opened, bar)
                     done = [o for o in opened.values() if o.waiting == 0]
                 for o in done:
                     del opened[o.cell.index]
@@ -307,11 +305,12 @@ class RayExecutor:
             key = lay.keys.get((split.name, fam))
             if key is None:
                 continue
-            ref = fit_family.remote(
-                [lay.train_ref(split, fam)], lay.test_refs[key], cell, split.seed, fam,
-                opts["fail_fast"],
-            )  # fmt: skip
-            fits.append((key, ref))
+            ref: Any
+            light: Any
+            ref, light = fit_family.remote(  # type: ignore[misc]  # num_returns=2
+                [lay.train_ref(split, fam)], lay.test_refs[key], cell, fam, opts["fail_fast"]
+            )
+            fits.append((key, light))
             for j in lay.holders[key]:
                 queues[j].append(_Item(next(self._seq), cell.index, key, ref))
                 waiting += 1
@@ -345,8 +344,8 @@ class RayExecutor:
             if prev is None or out[0] < prev[0]:
                 o.errors[item.key] = out
             return
-        o.blocks.setdefault(item.key, {}).update(out)
-        bar.update(len(out))
+        o.nodes.setdefault(item.key, {}).update(out)
+        bar.update(sum(st.count for st in out.values()))
 
     def _replace(self, lay: _Layout, j: int) -> None:
         self.replacements += 1
@@ -363,13 +362,10 @@ class RayExecutor:
 def _reduce(o: _Open) -> CellResult:
     """The cell's result: per family (in the split's order), block statistics in block order."""
     res = CellResult(o.cell)
-    for key, ref in o.fits:
-        fit: FamilyFit = ray.get(ref)
-        if fit.fitted is not None and key in o.errors:
-            fit.fitted, fit.error = None, o.errors[key][1]
-        got = o.blocks.get(key, {})
-        blocks = [got[b] for b in sorted(got)] if fit.fitted is not None else []
-        res.add(reduce_stats(fit, blocks))
+    for (key, _), fit in zip(o.fits, ray.get([ref for _, ref in o.fits]), strict=True):
+        if not fit.error and key in o.errors:
+            fit.error = o.errors[key][1]
+        res.add(reduce_stats(fit, o.nodes.get(key, {})))
     return res
 
 

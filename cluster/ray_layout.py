@@ -6,7 +6,6 @@ Pure functions of the splits and the data (no Ray calls), so they are tested wit
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import sys
 from collections.abc import Sequence
 
@@ -65,18 +64,23 @@ def plan_shards(
 
 
 def assign_blocks(sizes: Sequence[int], n: int) -> np.ndarray:
-    """Owner (0..n-1) of each block: largest blocks first, each to the least-loaded actor (the
-    lowest index on ties), so the actors' rows differ by at most one block.
+    """Owner (0..n-1) of each block: the blocks, in order, cut into ``n`` contiguous non-empty
+    runs (``n <= len(sizes)``), each cut at the block boundary nearest an even share of the rows,
+    so a shard holds runs of consecutive blocks and adds most of them up itself.
 
     >>> assign_blocks([4096, 4096, 4096, 100, 50], 2).tolist()
-    [0, 1, 0, 1, 1]
+    [0, 0, 1, 1, 1]
+    >>> assign_blocks([10, 10, 10], 3).tolist()
+    [0, 1, 2]
     """
-    owner = np.empty(len(sizes), dtype=np.int64)
-    heap = [(0, j) for j in range(n)]
-    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-        load, j = heapq.heappop(heap)
-        owner[i] = j
-        heapq.heappush(heap, (load + sizes[i], j))
+    ends = np.cumsum(sizes)  # rows up to the end of each block
+    cuts = [0]
+    for j in range(1, n):
+        at = int(np.abs(ends - ends[-1] * j / n).argmin()) + 1  # first block of run j
+        cuts.append(min(max(at, cuts[-1] + 1), len(sizes) - (n - j)))
+    owner = np.zeros(len(sizes), dtype=np.int64)
+    for j, c in enumerate(cuts[1:], 1):
+        owner[c:] = j
     return owner
 
 

@@ -1,9 +1,10 @@
 """Shared pieces of evaluation: the no-call decision, the block size, realised outcomes, BLAS.
 
 Prompts are summed within fixed-size blocks (``BLOCK`` rows, counted from a family's first test
-prompt) and block sums are added in block order (:func:`routerbench.sweeps.cells.shard_stats`
-and :func:`~routerbench.sweeps.cells.reduce_stats`, the one reduction path), so a shard made of
-whole blocks reproduces the same partial sums and any sharding gives bit-identical totals.
+prompt) and block sums are added along one fixed tree over block indices
+(:func:`routerbench.sweeps.cells.shard_stats`, :mod:`routerbench.sweeps.tree` and
+:func:`~routerbench.sweeps.cells.reduce_stats`, the one reduction path), so a shard made of whole
+blocks reproduces the same partial sums and any sharding gives bit-identical totals.
 """
 
 from __future__ import annotations

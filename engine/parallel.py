@@ -1,34 +1,30 @@
-"""Independent fits on several processes: how many, and the one way they are run.
+"""Work on several processes: how many, and the two ways it is run.
 
-A library call uses one process unless told otherwise: ``with workers(4): ...`` lets the fits
-inside (one regressor per model, ``routers.predictive``) run on up to 4 worker processes;
-``routerbench run`` sets it from ``--workers`` (default: every core). Each fit runs with BLAS on
-one thread (:func:`routerbench.engine.evaluate.one_blas_thread`), in a worker or here, so its
-result is bit-identical whatever the number of workers.
+A library call uses one process unless told otherwise: ``with workers(4): ...`` lets the work
+inside use up to 4 worker processes; ``routerbench run`` sets it from ``--workers`` (default:
+every core). Two kinds of work use them:
 
-Inside ``with deferring() as pending:`` :func:`map_fits` does not wait: it hands the fits to the
-workers and returns a :class:`Deferred`, collected in ``pending``, so the fits of several
-families (or cells) queue together and keep every worker busy; :meth:`Deferred.wait` then gives
-the fitting seconds or raises the fit's error.
+- the in-process executor (:func:`routerbench.sweeps.execute.local_executor`) evaluates
+  (cells, family) units on a :func:`pool` whose workers each hold the data set;
+- independent fits inside one unit evaluated here (one regressor per model,
+  ``routers.predictive``) go through :func:`map_fits`.
 
-Workers are ``loky`` processes (joblib's), started on first use and kept while they have work.
+Every fit and every reported product runs with BLAS on one thread
+(:func:`routerbench.engine.evaluate.one_blas_thread`), in a worker or here, so results are
+bit-identical whatever the number of workers. Workers are ``loky`` processes (joblib's).
 """
 
 from __future__ import annotations
 
 import contextvars
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
 _WORKERS: contextvars.ContextVar[int] = contextvars.ContextVar("routerbench_workers", default=1)
-_PENDING: contextvars.ContextVar[list[Deferred] | None] = contextvars.ContextVar(
-    "routerbench_pending", default=None
-)
-IDLE_SECONDS = 300  # a worker left without work this long exits
+IDLE_SECONDS = 300  # a map_fits worker left without work this long exits
+ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 def all_cores() -> int:
@@ -49,7 +45,7 @@ def total_memory() -> int | None:
 
 @contextmanager
 def workers(n: int) -> Iterator[None]:
-    """Let the fits inside the block use up to ``n`` processes (n >= 1)."""
+    """Let the work inside the block use up to ``n`` processes (n >= 1)."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"workers must be an integer >= 1 (got {n!r})")
     token = _WORKERS.set(n)
@@ -60,58 +56,19 @@ def workers(n: int) -> Iterator[None]:
 
 
 def current_workers() -> int:
-    """The processes fits may use here (1 unless inside :func:`workers`)."""
+    """The processes work may use here (1 unless inside :func:`workers`)."""
     return _WORKERS.get()
 
 
-@contextmanager
-def deferring() -> Iterator[list[Deferred]]:
-    """Inside the block, :func:`map_fits` on several workers returns at once (a
-    :class:`Deferred`, appended to the list this yields)."""
-    pending: list[Deferred] = []
-    token = _PENDING.set(pending)
-    try:
-        yield pending
-    finally:
-        _PENDING.reset(token)
-
-
-def _timed(fn: Callable[[Any], Any], item: Any) -> tuple[Any, float]:
+def _one_thread(fn: Callable[[Any], Any], item: Any) -> Any:
     from routerbench.engine.evaluate import one_blas_thread
 
-    t0 = time.perf_counter()
     with one_blas_thread():
-        out = fn(item)
-    return out, time.perf_counter() - t0
+        return fn(item)
 
 
-class Deferred:
-    """Results of fits running on worker processes, in the items' order."""
-
-    def __init__(self, futures: list[Future[tuple[Any, float]]]) -> None:
-        self._futures = futures
-        self._done: list[tuple[Any, float]] | None = None
-
-    def _resolve(self) -> list[tuple[Any, float]]:
-        if self._done is None:
-            self._done = [f.result() for f in self._futures]
-            self._futures = []
-        return self._done
-
-    def wait(self) -> float:
-        """Wait for every fit; their seconds added up (a fit's error is raised here)."""
-        return sum(s for _, s in self._resolve())
-
-    def result(self) -> list[Any]:
-        return [r for r, _ in self._resolve()]
-
-    def __getstate__(self) -> dict[str, Any]:  # pickled (e.g. to Ray's store): the results
-        return {"_futures": [], "_done": self._resolve()}
-
-
-def map_fits(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any] | Deferred:
-    """``[fn(x) for x in items]``, in order, on up to :func:`current_workers` processes; inside
-    :func:`deferring` (and with more than one worker) a :class:`Deferred` of them instead.
+def map_fits(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``[fn(x) for x in items]``, in order, on up to :func:`current_workers` processes.
 
     ``fn`` and the items are pickled to the workers (cloudpickle: closures are fine).
 
@@ -120,18 +77,18 @@ def map_fits(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any] | Defe
     """
     n = min(current_workers(), len(items))
     if n <= 1:
-        return [_timed(fn, x)[0] for x in items]
+        return [_one_thread(fn, x) for x in items]
     from joblib.externals.loky import get_reusable_executor
 
-    pool = get_reusable_executor(max_workers=current_workers(), timeout=IDLE_SECONDS)
-    deferred = Deferred([pool.submit(_timed, fn, x) for x in items])
-    pending = _PENDING.get()
-    if pending is None:
-        return deferred.result()
-    pending.append(deferred)
-    return deferred
+    ex = get_reusable_executor(max_workers=current_workers(), timeout=IDLE_SECONDS, env=ONE_THREAD)
+    return [f.result() for f in [ex.submit(_one_thread, fn, x) for x in items]]
 
 
-def resolved(value: Sequence[Any] | Deferred) -> Sequence[Any]:
-    """The results of :func:`map_fits`, waiting for them if they were deferred."""
-    return value.result() if isinstance(value, Deferred) else value
+def pool(n: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> Any:
+    """A ``loky`` process pool of ``n`` workers, each started by ``initializer(*initargs)`` (its
+    arguments are pickled once per worker), BLAS on one thread; the caller shuts it down."""
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(
+        max_workers=n, initializer=initializer, initargs=initargs, env=ONE_THREAD
+    )

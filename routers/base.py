@@ -137,6 +137,11 @@ class Router(ABC):
             if problem:
                 raise RouterError(f"router {name!r}: {f.name} must be {problem} (got {value!r})")
 
+    def work_group(self) -> str | None:
+        """Routers that return the same key share work across their fits (the KNN router's
+        neighbour search, for every k): an executor evaluates them in one process. None: none."""
+        return None
+
     @abstractmethod
     def fit(self, train: RoutingData) -> Fitted:
         """Learn from the training prompts; raise a one-line RouterError or DataError when they

@@ -34,7 +34,7 @@ from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import DataError, RouterError
 from routerbench.engine.evaluate import one_blas_thread
 from routerbench.engine.features import TextFeaturizer, fitted_featurizer
-from routerbench.engine.parallel import Deferred, map_fits, resolved
+from routerbench.engine.parallel import map_fits
 from routerbench.engine.paths import UPSTREAM_LAMBDAS, lambda_choices, lambda_path
 from routerbench.engine.stepsums import knob_problem
 from routerbench.routers.base import ExactPath, Fitted, check
@@ -217,11 +217,11 @@ class LengthCost:
 class Regression:
     """Quality from fitted regressors (one per model, or one multi-output); cost by length."""
 
-    estimators: Sequence[Any] | Deferred  # Deferred: still fitting on worker processes
+    estimators: Sequence[Any]
     cost: LengthCost
 
     def __call__(self, x: np.ndarray, data: RoutingData) -> tuple[np.ndarray, np.ndarray]:
-        P = np.column_stack([e.predict(x).reshape(len(x), -1) for e in resolved(self.estimators)])
+        P = np.column_stack([e.predict(x).reshape(len(x), -1) for e in self.estimators])
         return P.astype(np.float64), self.cost(data)
 
 
@@ -237,9 +237,9 @@ def _fit_column(make: Callable[[], Any], x: np.ndarray, q: np.ndarray, j: int) -
 
 def fit_regressors(
     name: str, make: Callable[[], Any], x: np.ndarray, train: RoutingData, per_model: bool
-) -> Sequence[Any] | Deferred:
+) -> Sequence[Any]:
     """Per model on its rows with known quality (independent fits: on worker processes inside
-    :func:`routerbench.engine.parallel.workers`, deferred inside ``deferring``), or one
+    :func:`routerbench.engine.parallel.workers`), or one
     multi-output model on complete rows.
 
     scikit-learn's ConvergenceWarning (max_iter reached) is silenced: max_iter is a setting.

@@ -2,15 +2,17 @@
 
 One function evaluates a cell (:func:`evaluate_cell`); search strategies and executors only decide
 which cells and where. A cell is one router configuration on one split. Per family it fits the
-router on the family's train prompts (:func:`fit_cell`), scores the test prompts block by block
-and evaluates every knob value (:func:`shard_stats`), and adds the blocks' sums in block order
-(:func:`reduce_stats`): per (family, knob) the points rows (sum and mean of realised cost, mean
+router on the family's train prompts (:func:`fit_family`), scores the test prompts block by block
+and evaluates every knob value (:func:`shard_stats`), and adds the blocks' sums along a fixed tree
+over block indices (:mod:`routerbench.sweeps.tree`, :func:`reduce_stats`), so any sharding of the
+blocks gives the same bits: per (family, knob) the points rows (sum and mean of realised cost, mean
 quality), and the sums of the exact parameter path and of the bootstrap replicates.
 :func:`routerbench.sweeps.summary.summarize` turns them into the curves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import traceback
@@ -24,9 +26,9 @@ from routerbench.engine.bootstrap import poisson_weights
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import DataError, RouterError
 from routerbench.engine.evaluate import BLOCK, one_blas_thread
-from routerbench.engine.parallel import Deferred, deferring
 from routerbench.routers.base import Fitted, Router, create, params_json
 from routerbench.sweeps.split import Split
+from routerbench.sweeps.tree import Node, partial, root
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,12 @@ class FamilyFit:
     fitted: Fitted | None
     knobs: np.ndarray
     seconds: float
-    error: str = ""
+    knob_name: str = ""
+    error: str = ""  # set: the fit (or the evaluation) failed
+
+    def light(self) -> FamilyFit:
+        """This fit without the fitted router: what the reduction needs."""
+        return dataclasses.replace(self, fitted=None)
 
 
 @dataclass
@@ -109,6 +116,35 @@ class BlockStats:
     boot_quality: np.ndarray | None = None  # [B, K]
     path: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # knobs, cost sum, quality sum
 
+    def __add__(self, other: BlockStats) -> BlockStats:
+        """The statistics of both blocks' prompts (this block first)."""
+        out = BlockStats(
+            self.cost + other.cost, self.quality + other.quality, self.count + other.count
+        )
+        if self.boot_weight is not None and other.boot_weight is not None:
+            out.boot_weight = self.boot_weight + other.boot_weight
+            out.boot_cost = _plus(self.boot_cost, other.boot_cost)
+            out.boot_quality = _plus(self.boot_quality, other.boot_quality)
+        if self.path is not None and other.path is not None:
+            out.path = merge_paths([self.path, other.path])
+        return out
+
+
+def _plus(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None or b is None else a + b
+
+
+def n_blocks(rows: int) -> int:
+    """Blocks of ``BLOCK`` prompts that ``rows`` test prompts are cut into."""
+    return -(-rows // BLOCK)
+
+
+def block_nodes(fit: FamilyFit, first: int, blocks: Sequence[BlockStats]) -> dict[Node, BlockStats]:
+    """Blocks ``first, first + 1, ...`` of a family's test prompts added up as far as the tree
+    allows without the others: what a shard sends on (:func:`routerbench.sweeps.tree.partial`)."""
+    leaves = {(0, first + i): b for i, b in enumerate(blocks)}
+    return partial(leaves, n_blocks(len(fit.test_rows)), BlockStats.__add__)
+
 
 def _error(e: BaseException) -> str:
     if isinstance(e, DataError | RouterError | ValueError | ArithmeticError):
@@ -116,44 +152,31 @@ def _error(e: BaseException) -> str:
     return f"{type(e).__name__}: {e} | {traceback.format_exc(limit=3)!r}"  # a bug: keep the trace
 
 
-def fit_cell(
-    data: RoutingData, cell: Cell, split: Split, *, fail_fast: bool = False
-) -> list[FamilyFit]:
-    """Fit a cell's router on each family's train prompts (once; shards reuse the fit).
-
-    Fits handed to worker processes (:mod:`routerbench.engine.parallel`) are all queued before
-    any is waited for, so the families' fits keep every worker busy; a family's ``seconds`` is
-    its time here plus its fits' time in the workers.
-    """
-    router = cell.build()
-    fits: list[FamilyFit] = []
-    waits: list[list[Deferred]] = []
-    with deferring() as pending:
-        for fam, train_rows, test_rows in split.evaluated():
-            t0, first = time.perf_counter(), len(pending)
-            try:
-                fitted = router.fit(data.take(train_rows))
-                knobs = cell.knobs if cell.knobs is not None else fitted.default_knobs()
-                knobs = np.asarray(knobs, dtype=np.float64)
-                fits.append(
-                    FamilyFit(cell, fam, test_rows, fitted, knobs, time.perf_counter() - t0)
-                )
-            except Exception as e:
-                if fail_fast:
-                    raise
-                seconds = time.perf_counter() - t0
-                fits.append(FamilyFit(cell, fam, test_rows, None, np.empty(0), seconds, _error(e)))
-            waits.append(pending[first:])
-    for fit, deferred in zip(fits, waits, strict=True):
-        if fit.fitted is None:
-            continue
-        try:
-            fit.seconds += sum(d.wait() for d in deferred)
-        except Exception as e:
-            if fail_fast:
-                raise
-            fit.fitted, fit.knobs, fit.error = None, np.empty(0), _error(e)
-    return fits
+def fit_family(
+    data: RoutingData,
+    cell: Cell,
+    family: str,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    *,
+    fail_fast: bool = False,
+) -> FamilyFit:
+    """Fit a cell's router on one family's train prompts (once: every shard of its test
+    prompts reuses the fit). A failure is kept in ``error`` (raised with ``fail_fast``)."""
+    t0 = time.perf_counter()
+    try:
+        fitted = cell.build().fit(data.take(train_rows))
+        knobs = np.asarray(
+            cell.knobs if cell.knobs is not None else fitted.default_knobs(), dtype=np.float64
+        )
+        return FamilyFit(
+            cell, family, test_rows, fitted, knobs, time.perf_counter() - t0, fitted.knob_name
+        )
+    except Exception as e:
+        if fail_fast:
+            raise
+        seconds = time.perf_counter() - t0
+        return FamilyFit(cell, family, test_rows, None, np.empty(0), seconds, error=_error(e))
 
 
 def shard_stats(
@@ -172,7 +195,8 @@ def shard_stats(
     """
     if lo % BLOCK:
         raise ValueError(f"a shard must start at a multiple of BLOCK={BLOCK} (got {lo})")
-    assert fit.fitted is not None
+    if fit.fitted is None:
+        raise ValueError(f"{fit.cell.cell_id} on {fit.family}: no fitted router to evaluate")
     out = []
     keys = data.keys() if bootstrap else None  # hashed once per data set, not per cell
     for domain in fit.fitted.key_domains:
@@ -195,8 +219,9 @@ def shard_stats(
     return out
 
 
-def reduce_stats(fit: FamilyFit, blocks: Sequence[BlockStats]) -> CellResult:
-    """Add block statistics in block order: the cell's points rows, exact path and bootstrap."""
+def reduce_stats(fit: FamilyFit, nodes: dict[Node, BlockStats]) -> CellResult:
+    """The cell's points rows, exact path and bootstrap on one family from its blocks'
+    statistics: tree nodes (:func:`block_nodes`) covering every block, added up the fixed tree."""
     res = CellResult(fit.cell)
     base = {
         "cell_id": fit.cell.cell_id,
@@ -205,37 +230,34 @@ def reduce_stats(fit: FamilyFit, blocks: Sequence[BlockStats]) -> CellResult:
         "router": fit.cell.router,
         "params": fit.cell.params_json,
     }
-    if fit.fitted is None:
+    if fit.error:
         res.rows.append({**base, **_failed_row(fit.error, fit.seconds)})
         return res
-    cost = np.cumsum([b.cost for b in blocks], axis=0)[-1]
-    quality = np.cumsum([b.quality for b in blocks], axis=0)[-1]
-    n = sum(b.count for b in blocks)
+    total = root(nodes, n_blocks(len(fit.test_rows)), BlockStats.__add__)
+    n = total.count
     for j, knob in enumerate(fit.knobs):
         res.rows.append(
             {
                 **base,
-                "knob_name": fit.fitted.knob_name,
+                "knob_name": fit.knob_name,
                 "knob": float(knob),
-                "cost_sum": float(cost[j]),
-                "cost_mean": float(cost[j] / n),
-                "quality_mean": float(quality[j] / n),
+                "cost_sum": float(total.cost[j]),
+                "cost_mean": float(total.cost[j] / n),
+                "quality_mean": float(total.quality[j] / n),
                 "n": n,
                 "status": "ok",
                 "error": "",
                 "seconds": fit.seconds,
             }
         )
-    if blocks[0].boot_weight is not None:
-        w = np.cumsum([b.boot_weight for b in blocks], axis=0)[-1]
+    if total.boot_weight is not None:
         # A replicate that drew weight 0 for every test prompt has no mean: NaN, left out of
         # the intervals and counted by summarize (never scored as quality 0 at cost 0).
-        w = np.where(w == 0, np.nan, w)[:, None]
-        bc = np.cumsum([b.boot_cost for b in blocks], axis=0)[-1] / w
-        bq = np.cumsum([b.boot_quality for b in blocks], axis=0)[-1] / w
-        res.boot[fit.family] = (bc, bq)
-    if blocks[0].path is not None:
-        _, pc, pq = merge_paths([b.path for b in blocks if b.path is not None])
+        w = np.where(total.boot_weight == 0, np.nan, total.boot_weight)[:, None]
+        assert total.boot_cost is not None and total.boot_quality is not None
+        res.boot[fit.family] = (total.boot_cost / w, total.boot_quality / w)
+    if total.path is not None:
+        _, pc, pq = total.path
         res.exact[fit.family] = (pc / n, pq / n)
     return res
 
@@ -243,7 +265,7 @@ def reduce_stats(fit: FamilyFit, blocks: Sequence[BlockStats]) -> CellResult:
 def merge_paths(
     paths: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sum step functions given as (breakpoints, values after each) over blocks, in block order.
+    """Sum step functions given as (breakpoints, values after each), in the order given.
 
     Every block's path must start at the same first breakpoint (the knob's lowest value: 0 for
     λ paths, -inf for thresholds), so each block's value is defined at every merged breakpoint.
@@ -263,6 +285,33 @@ def merge_paths(
     return knots, cost, quality
 
 
+def evaluate_family(
+    data: RoutingData,
+    cell: Cell,
+    family: str,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    *,
+    bootstrap: int = 0,
+    seed: int = 0,
+    fail_fast: bool = False,
+) -> CellResult:
+    """Fit, score and evaluate one cell on one family, in this process: a part of the cell's
+    result (:meth:`CellResult.add`). A failure becomes a row with ``status="failed"`` and the
+    error, unless ``fail_fast``, in which case the error propagates."""
+    fit = fit_family(data, cell, family, train_rows, test_rows, fail_fast=fail_fast)
+    nodes: dict[Node, BlockStats] = {}
+    if not fit.error:
+        try:
+            blocks = shard_stats(data, fit, 0, len(test_rows), bootstrap=bootstrap, seed=seed)
+            nodes = block_nodes(fit, 0, blocks)
+        except Exception as e:
+            if fail_fast:
+                raise
+            fit.error = _error(e)
+    return reduce_stats(fit, nodes)
+
+
 def evaluate_cell(
     data: RoutingData,
     cell: Cell,
@@ -272,23 +321,16 @@ def evaluate_cell(
     seed: int = 0,
     fail_fast: bool = False,
 ) -> CellResult:
-    """Fit, score and evaluate one cell on every family of its split, in this process.
-
-    A family whose evaluation raises becomes a row with ``status="failed"`` and the error, unless
-    ``fail_fast``, in which case the error propagates.
-    """
+    """Fit, score and evaluate one cell on every family of its split, in this process
+    (:func:`evaluate_family`, family by family)."""
     res = CellResult(cell)
-    for fit in fit_cell(data, cell, split, fail_fast=fail_fast):
-        if fit.fitted is not None:
-            try:
-                blocks = shard_stats(
-                    data, fit, 0, len(fit.test_rows), bootstrap=bootstrap, seed=seed
-                )
-            except Exception as e:
-                if fail_fast:
-                    raise
-                fit.fitted, fit.error = None, _error(e)
-        res.add(reduce_stats(fit, blocks if fit.fitted is not None else []))
+    for fam, train_rows, test_rows in split.evaluated():
+        res.add(
+            evaluate_family(
+                data, cell, fam, train_rows, test_rows,
+                bootstrap=bootstrap, seed=seed, fail_fast=fail_fast,
+            )
+        )  # fmt: skip
     return res
 
 

@@ -8,14 +8,17 @@ business: in this process by default, or on Ray (``routerbench.cluster``), with 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import RouterError, SpecError
-from routerbench.engine.parallel import total_memory
+from routerbench.engine.parallel import current_workers, pool, total_memory
 from routerbench.routers.base import check_data
-from routerbench.sweeps.cells import Cell, CellResult, evaluate_cell, plan_cells
+from routerbench.sweeps.cells import Cell, CellResult, evaluate_cell, evaluate_family, plan_cells
 from routerbench.sweeps.spec import Spec
 from routerbench.sweeps.split import Split, make_splits, select_families
 from routerbench.sweeps.summary import GAP_REFERENCES, Results, single_model_ranges, summarize
@@ -125,9 +128,63 @@ def plan(spec: Spec, data: RoutingData) -> Plan:
 def local_executor(
     data: RoutingData, cells: Sequence[Cell], splits: dict[str, Split], opts: dict[str, Any]
 ) -> Iterable[CellResult]:
-    """Evaluate cells one after another in this process."""
+    """Evaluate cells in this process, one after another; inside
+    :func:`~routerbench.engine.parallel.workers` (``n > 1``), as (cells, family) units on ``n``
+    worker processes that each hold the data (:func:`units`). Each unit runs the same function
+    (:func:`~routerbench.sweeps.cells.evaluate_family`) on one BLAS thread, so the numbers do not
+    depend on the number of workers. Cells are yielded as their last family comes in."""
+    todo = units(cells, splits)
+    n = min(current_workers(), len(todo))
+    if n <= 1:
+        for cell in cells:
+            yield evaluate_cell(data, cell, splits[cell.split], **opts)
+        return
+    parts: dict[int, dict[str, CellResult]] = {}
+    ex = pool(n, _hold, (data,))
+    try:
+        futures = {ex.submit(_unit, g, fam, tr, te, opts): fam for g, fam, tr, te in todo}
+        for done in as_completed(futures):
+            for part in done.result():
+                got = parts.setdefault(part.cell.index, {})
+                got[futures[done]] = part
+                split = splits[part.cell.split]
+                if len(got) == len(split.evaluated()):
+                    res = CellResult(part.cell)
+                    for fam, _, _ in split.evaluated():  # families in the split's order
+                        res.add(got[fam])
+                    yield res
+    finally:  # done, failed (fail_fast) or abandoned: no worker outlives the call
+        ex.shutdown(wait=False, kill_workers=True)
+
+
+def units(
+    cells: Sequence[Cell], splits: dict[str, Split]
+) -> list[tuple[list[Cell], str, np.ndarray, np.ndarray]]:
+    """The work of ``cells`` as units: (cells, family, train rows, test rows), one per family of
+    each group of cells on one split that share work (:meth:`Router.work_group`; else each cell
+    alone), in cell order."""
+    groups: dict[tuple[str, str | int], list[Cell]] = {}
     for cell in cells:
-        yield evaluate_cell(data, cell, splits[cell.split], **opts)
+        key = cell.build().work_group()
+        groups.setdefault((cell.split, key if key is not None else cell.index), []).append(cell)
+    return [
+        (group, fam, train, test)
+        for (split, _), group in groups.items()
+        for fam, train, test in splits[split].evaluated()
+    ]
+
+
+_DATA: list[RoutingData] = []  # in a pool worker: the data set it holds
+
+
+def _hold(data: RoutingData) -> None:
+    _DATA[:] = [data]
+
+
+def _unit(
+    cells: list[Cell], family: str, train: np.ndarray, test: np.ndarray, opts: dict[str, Any]
+) -> list[CellResult]:
+    return [evaluate_family(_DATA[0], cell, family, train, test, **opts) for cell in cells]
 
 
 def run_grid(

@@ -13,8 +13,9 @@ from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK
 from routerbench.sweeps.cells import (
     Cell,
+    block_nodes,
     evaluate_cell,
-    fit_cell,
+    fit_family,
     merge_paths,
     reduce_stats,
     shard_stats,
@@ -73,13 +74,15 @@ class TestSharding:
         (sp,) = make_splits(data, ["hellaswag"], "upstream")
         assert len(sp.test["hellaswag"]) > BLOCK  # several blocks
         cell = Cell(0, "knn", {"k": 5}, sp.name)
-        (fit,) = fit_cell(data, cell, sp)
+        fit = fit_family(data, cell, "hellaswag", sp.train["hellaswag"], sp.test["hellaswag"])
         n = len(fit.test_rows)
-        whole = reduce_stats(fit, shard_stats(data, fit, 0, n, bootstrap=20, seed=1))
-        parts = shard_stats(data, fit, 0, BLOCK, bootstrap=20, seed=1) + shard_stats(
-            data, fit, BLOCK, n, bootstrap=20, seed=1
+        whole = reduce_stats(
+            fit, block_nodes(fit, 0, shard_stats(data, fit, 0, n, bootstrap=20, seed=1))
         )
-        sharded = reduce_stats(fit, parts)
+        first = block_nodes(fit, 0, shard_stats(data, fit, 0, BLOCK, bootstrap=20, seed=1))
+        rest = block_nodes(fit, 1, shard_stats(data, fit, BLOCK, n, bootstrap=20, seed=1))
+        assert list(first) == [(0, 0)] and (0, 1) in rest  # block 1 waits for block 0
+        sharded = reduce_stats(fit, {**first, **rest})
         pd.testing.assert_frame_equal(pd.DataFrame(whole.rows), pd.DataFrame(sharded.rows))
         for a, b in zip(whole.boot["hellaswag"], sharded.boot["hellaswag"], strict=True):
             assert (a == b).all()
@@ -87,7 +90,8 @@ class TestSharding:
     def test_unaligned_shard_refused(self, data) -> None:
         """A shard that does not start on a block boundary is refused."""
         (sp,) = make_splits(data, ["hellaswag"], "upstream")
-        (fit,) = fit_cell(data, Cell(0, "oracle", {}, sp.name), sp)
+        cell = Cell(0, "oracle", {}, sp.name)
+        fit = fit_family(data, cell, "hellaswag", sp.train["hellaswag"], sp.test["hellaswag"])
         with pytest.raises(ValueError, match="multiple of BLOCK"):
             shard_stats(data, fit, 7, 100)
 

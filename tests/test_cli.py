@@ -378,7 +378,8 @@ class TestRunOutcome:
         monkeypatch.setattr(reference.Oracle, "fit", broken)
         spec = tmp_path / "s.toml"
         spec.write_text(self.SPEC)
-        rc, _, err = run(["run", str(spec), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+        argv = ["run", str(spec), "--out", str(tmp_path / "o"), "--quiet", "--workers", "1"]
+        rc, _, err = run(argv, capsys)  # one process: the patch is not in worker processes
         lines = err.strip().splitlines()
         assert rc == 1 and len(lines) == 1 and "broken on purpose" in lines[0], err
         (run_dir,) = (tmp_path / "o").iterdir()
@@ -554,7 +555,10 @@ class TestRuns:
         sorted((tmp_path / "o" / "part" / "cells").iterdir())[0].unlink()
         with monkeypatch.context() as m:
             m.setattr(reference.Oracle, "fit", lambda self, train: 1 / 0)
-            assert _small_run(tmp_path, capsys, "bad", "--quiet", "--no-plots")[0] == 1
+            assert (
+                _small_run(tmp_path, capsys, "bad", "--quiet", "--no-plots", "--workers", "1")[0]
+                == 1
+            )
         (tmp_path / "o" / "notes").mkdir()
         (tmp_path / "o" / "notes" / "todo.txt").write_text("x")
         return tmp_path / "o"

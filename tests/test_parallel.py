@@ -1,22 +1,21 @@
-"""Fits on several processes (engine.parallel): same results, in order, whatever the workers."""
+"""Work on several processes (engine.parallel, the in-process executor's pool): same results,
+in order, whatever the workers."""
 
 from __future__ import annotations
 
 import time
+from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from routerbench.engine import synth
 from routerbench.engine.data import RoutingData
-from routerbench.engine.parallel import (
-    Deferred,
-    current_workers,
-    deferring,
-    map_fits,
-    resolved,
-    workers,
-)
+from routerbench.engine.parallel import current_workers, map_fits, workers
 from routerbench.routers.base import create
+from routerbench.sweeps.execute import local_executor, plan, units
+from routerbench.sweeps.spec import parse
 
 
 def _data(n: int = 300, m: int = 3, d: int = 8, seed: int = 0) -> RoutingData:
@@ -81,30 +80,61 @@ class TestMapFits:
         np.testing.assert_array_equal(one.P, two.P)
 
 
-class TestDeferring:
-    def test_returns_at_once_and_collects(self) -> None:
-        """Inside deferring, fits on 2 workers come back as a Deferred in the list; their
-        results are in order and their seconds add up."""
-        with workers(2), deferring() as pending:
-            got = map_fits(_neg, [1, 2, 3])
-            assert isinstance(got, Deferred) and pending == [got]
-        assert got.result() == [-1, -2, -3] and got.wait() >= 0.0
+class TestPoolExecutor:
+    SPEC: ClassVar[dict[str, Any]] = {
+        "data": {"synthetic_n": 3000, "families": ["mmlu", "mbpp", "hellaswag"]},
+        "split": {"kind": "seeded", "seeds": [0, 1]},
+        "routers": [
+            {"name": "oracle"},
+            {"name": "knn", "grid": {"k": [3, 7]}, "params": {"feature_dim": 8}},
+            {"name": "mlp", "params": {"hidden": [8], "max_iter": 20, "feature_dim": 8}},
+            {"name": "cascade", "grid": {"eps": [0.0, 0.2]}},
+        ],
+        "metrics": {"bootstrap": 10},
+    }
 
-    def test_one_worker_does_not_defer(self) -> None:
-        """With one worker the fits run here, at once."""
-        with deferring() as pending:
-            assert map_fits(_neg, [1, 2]) == [-1, -2] and pending == []
+    def _run(self, n: int) -> list:
+        spec = parse(self.SPEC)
+        p = plan(spec, synth.generate(3000, 0))
+        splits = {s.name: s for s in p.splits}
+        opts = {"bootstrap": 10, "seed": 3, "fail_fast": False}
+        with workers(n):
+            return sorted(local_executor(p.data, p.cells, splits, opts), key=lambda r: r.cell.index)
 
-    def test_error_raised_at_wait(self) -> None:
-        """A fit's error in a worker is raised when the results are waited for."""
-        with workers(2), deferring():
-            got = map_fits(_inverse, [1, 0])
-        with pytest.raises(ZeroDivisionError):
-            got.wait()
+    def test_two_workers_identical_to_one(self) -> None:
+        """(cells, family) units on 2 worker processes give bit-identical cells, with every
+        family of each cell, in the split's order."""
+        one, two = self._run(1), self._run(2)
+        assert [r.cell for r in one] == [r.cell for r in two]
+        for a, b in zip(one, two, strict=True):
+            pd.testing.assert_frame_equal(
+                pd.DataFrame(a.rows).drop(columns="seconds"),
+                pd.DataFrame(b.rows).drop(columns="seconds"),
+                check_exact=True,
+            )
+            for fam in a.boot:
+                for x, y in zip(
+                    a.boot[fam] + a.exact.get(fam, ()),
+                    b.boot[fam] + b.exact.get(fam, ()),
+                    strict=True,
+                ):
+                    np.testing.assert_array_equal(x, y)
 
+    def test_units_group_shared_work(self) -> None:
+        """The KNN cells that differ only in k are one unit per (split, family); others alone."""
+        p = plan(parse(self.SPEC), synth.generate(3000, 0))
+        got = units(p.cells, {s.name: s for s in p.splits})
+        knn = [[c.params["k"] for c in g] for g, *_ in got if g[0].router == "knn"]
+        assert knn == [[3, 7]] * 6  # 2 splits x 3 families
+        assert all(len(g) == 1 for g, *_ in got if g[0].router != "knn")
+        n_cells = len(p.cells)
+        assert sum(len(g) for g, *_ in got) == n_cells * 3  # every cell on every family once
+
+
+class TestFailures:
     def test_failed_family_fit_is_a_failed_row(self) -> None:
-        """A fit failing in a worker fails its own family's rows; the other family's fit, queued
-        with it, succeeds, and its seconds include the workers' time."""
+        """A per-model fit failing in a worker fails its own family's rows; the other family's
+        fits, on the same workers, succeed."""
         from dataclasses import dataclass
 
         from routerbench.routers.base import REGISTRY, Fitted, Router, register
@@ -117,7 +147,7 @@ class TestDeferring:
             knob_name: str = ""
 
             def score(self, data: RoutingData) -> int:
-                return data.n_prompts if resolved(self.values) else 0
+                return data.n_prompts if self.values else 0
 
             def decide(self, n: int, knobs: np.ndarray) -> np.ndarray:
                 return np.zeros((len(knobs), n), dtype=np.int64)
@@ -125,7 +155,7 @@ class TestDeferring:
             def default_knobs(self) -> np.ndarray:
                 return np.array([np.nan])
 
-        @register("test-deferred")
+        @register("test-failing")
         @dataclass(frozen=True, kw_only=True)
         class _Router(Router):
             knob = ""
@@ -146,10 +176,9 @@ class TestDeferring:
             rows = {f: np.flatnonzero(data.families == f) for f in ("mmlu", "hellaswag")}
             split = masked_split("custom", 0, rows, np.arange(400) % 2 == 0)
             with workers(2):
-                res = evaluate_cell(data, Cell(0, "test-deferred", {}, "custom"), split)
+                res = evaluate_cell(data, Cell(0, "test-failing", {}, "custom"), split)
         finally:
-            del REGISTRY["test-deferred"]
+            del REGISTRY["test-failing"]
         status = {r["family"]: (r["status"], r["error"]) for r in res.rows}
         assert status["mmlu"] == ("ok", "")
-        assert min(r["seconds"] for r in res.rows if r["family"] == "mmlu") >= 0.6
         assert status["hellaswag"][0] == "failed" and "ZeroDivisionError" in status["hellaswag"][1]

@@ -37,6 +37,7 @@ from routerbench.sweeps.cells import (
     Cell,
     CellResult,
     FamilyFit,
+    block_nodes,
     evaluate_cell,
     reduce_stats,
     shard_stats,
@@ -176,9 +177,8 @@ def same_hull(got_c: Any, got_q: Any, hc: np.ndarray, hq: np.ndarray, what: str)
     """The same hull: equal vertices, or (where a path has many nearly collinear points, as the
     frontier's) the same function, its vertex set differing only by rounding."""
     got_c, got_q = np.asarray(got_c), np.asarray(got_q)
-    if len(got_c) == len(hc):
-        close(got_c, hc, what + " hull_cost")
-        close(got_q, hq, what + " hull_quality")
+    tol = {"rtol": RTOL, "atol": 1e-14}
+    if len(got_c) == len(hc) and np.allclose(got_c, hc, **tol) and np.allclose(got_q, hq, **tol):
         return
     close(got_c[[0, -1]], hc[[0, -1]], what + " hull_cost ends")
     x = np.union1d(got_c, hc)
@@ -447,18 +447,18 @@ class TestShardReduce:
         bounds = sorted({0, n, *(min(n, c * block) for c in cuts)})
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(cells_module, "BLOCK", block)
-            blocks = [
-                b
-                for lo, hi in itertools.pairwise(bounds)
-                for b in shard_stats(data, fit, lo, hi, bootstrap=bootstrap, seed=seed)
-            ]
+            nodes = {}  # each shard pre-reduces its blocks; the tree finishes them
+            for lo, hi in itertools.pairwise(bounds):
+                part = shard_stats(data, fit, lo, hi, bootstrap=bootstrap, seed=seed)
+                nodes.update(block_nodes(fit, lo // block, part))
             whole = shard_stats(data, fit, 0, n, bootstrap=bootstrap, seed=seed)
-        assert len(blocks) == -(-n // block)
-        got = reduce_stats(fit, blocks)
+            assert len(whole) == -(-n // block)
+            got = reduce_stats(fit, nodes)
+            whole_res = reduce_stats(fit, block_nodes(fit, 0, whole))
         ref = direct(data, create(name, **params), None, train, test_rows)
         check_rows(got, "f", ref)
         pd.testing.assert_frame_equal(  # bit-identical for any sharding
-            pd.DataFrame(got.rows), pd.DataFrame(reduce_stats(fit, whole).rows), check_exact=True
+            pd.DataFrame(got.rows), pd.DataFrame(whole_res.rows), check_exact=True
         )
         if bootstrap:
             bc, bq = boot_means(data, ref, seed, bootstrap)
