@@ -77,6 +77,64 @@ def _check_text(values: Sequence[str] | np.ndarray, what: str) -> None:
 
 
 _CHUNK = 1 << 16  # strings encoded and hashed at a time
+_FINGERPRINT = b"routerbench.RoutingData/2"  # the first bytes hashed (the fingerprint's version)
+# The fields hashed after the model names, in this order (each field's name is its tag); the
+# streaming fingerprint of a Parquet file (engine.rowgroups) follows the same order.
+_HASHED_TEXTS = ("prompt_ids", "eval_names", "families", "prompts")
+_HASHED_ARRAYS = ("quality", "cost", "latency", "features")
+
+
+class _StringsHash:
+    """A tagged, length-prefixed list of ``n`` strings added to a hash in pieces of any size.
+
+    The bytes hashed are those of one :func:`_hash_strings` call over the whole list: the tag and
+    ``n``, then per chunk of :data:`_CHUNK` strings their UTF-8 lengths (int64) and their bytes.
+    At most one chunk is held between calls.
+    """
+
+    def __init__(self, h: Any, tag: bytes, n: int) -> None:
+        h.update(tag + b":%d;" % n)
+        self._h = h
+        self._left = n  # strings still to come
+        self._lengths: list[np.ndarray] = []  # the strings held (fewer than _CHUNK)
+        self._parts: list[memoryview] = []
+        self._held = 0
+
+    def add(self, strings: Sequence[str] | np.ndarray) -> None:
+        """Add the next strings."""
+        enc = [str(x).encode("utf-8", "surrogatepass") for x in strings]
+        self.add_encoded(np.array([len(b) for b in enc], dtype=np.int64), b"".join(enc))
+
+    def add_encoded(self, lengths: np.ndarray, data: Any) -> None:
+        """Add the next strings as their UTF-8 byte ``lengths`` and their concatenated bytes
+        ``data`` (any buffer, kept without a copy until its chunk is hashed)."""
+        if len(lengths) > self._left:
+            raise ValueError(f"{len(lengths)} more strings than the {self._left} announced")
+        self._left -= len(lengths)
+        view = memoryview(data).cast("B")
+        i = pos = 0
+        while i < len(lengths):
+            take = min(_CHUNK - self._held, len(lengths) - i)
+            end = pos + int(lengths[i : i + take].sum())
+            self._lengths.append(lengths[i : i + take])
+            self._parts.append(view[pos:end])
+            self._held += take
+            i, pos = i + take, end
+            if self._held == _CHUNK:
+                self._flush()
+
+    def close(self) -> None:
+        """Hash the last chunk; every announced string must have been added."""
+        if self._left:
+            raise ValueError(f"{self._left} announced strings were not added")
+        if self._held:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._h.update(np.concatenate(self._lengths).astype("<i8").tobytes())
+        for part in self._parts:
+            self._h.update(part)
+        self._lengths, self._parts, self._held = [], [], 0
 
 
 def _hash_strings(h: Any, tag: bytes, strings: Sequence[str] | np.ndarray | None) -> None:
@@ -84,11 +142,16 @@ def _hash_strings(h: Any, tag: bytes, strings: Sequence[str] | np.ndarray | None
     if strings is None:
         h.update(tag + b":none;")
         return
-    h.update(tag + b":%d;" % len(strings))
+    feed = _StringsHash(h, tag, len(strings))
     for lo in range(0, len(strings), _CHUNK):
-        enc = [str(x).encode("utf-8", "surrogatepass") for x in strings[lo : lo + _CHUNK]]
-        h.update(np.array([len(b) for b in enc], dtype="<i8").tobytes())
-        h.update(b"".join(enc))
+        feed.add(strings[lo : lo + _CHUNK])
+    feed.close()
+
+
+def _hash_array_head(h: Any, tag: bytes, shape: Sequence[int]) -> None:
+    """Add an array's tag and shape to a hash; its float64 values (little-endian, row-major)
+    follow, in as many pieces as convenient."""
+    h.update(tag + b":" + ",".join(map(str, shape)).encode() + b";")
 
 
 def _hash_array(h: Any, tag: bytes, arr: np.ndarray | None) -> None:
@@ -97,7 +160,7 @@ def _hash_array(h: Any, tag: bytes, arr: np.ndarray | None) -> None:
         h.update(tag + b":none;")
         return
     a = np.ascontiguousarray(arr, dtype="<f8")
-    h.update(tag + b":" + ",".join(map(str, a.shape)).encode() + b";")
+    _hash_array_head(h, tag, a.shape)
     if a.size:
         h.update(memoryview(a.reshape(-1)).cast("B"))  # type: ignore[arg-type]
 
@@ -377,22 +440,12 @@ class RoutingData:
 
     @functools.cached_property
     def _fingerprint(self) -> str:
-        h = hashlib.sha256(b"routerbench.RoutingData/2")
+        h = hashlib.sha256(_FINGERPRINT)
         _hash_strings(h, b"models", self.models)
-        for tag, strings in (
-            (b"prompt_ids", self.prompt_ids),
-            (b"eval_names", self.eval_names),
-            (b"families", self.families),
-            (b"prompts", self.prompts),
-        ):
-            _hash_strings(h, tag, strings)
-        for tag, arr in (
-            (b"quality", self.quality),
-            (b"cost", self.cost),
-            (b"latency", self.latency),
-            (b"features", self.features),
-        ):
-            _hash_array(h, tag, arr)
+        for name in _HASHED_TEXTS:
+            _hash_strings(h, name.encode(), getattr(self, name))
+        for name in _HASHED_ARRAYS:
+            _hash_array(h, name.encode(), getattr(self, name))
         _hash_strings(h, b"features_source", [self.features_source])
         return h.hexdigest()
 

@@ -42,6 +42,10 @@ prompt      string                      ``prompts``, only if the data has prompt
 features    fixed_size_list<double>[d]  ``features[i, :]``, only if it has features, d > 0
 ==========  ==========================  ==============================================
 
+Row groups: at most ``ROW_GROUP_ROWS`` rows, never spanning two families when the rows are grouped
+by family (``data convert`` and ``data synth`` write them grouped), so a Ray actor reads only its
+own rows (:mod:`routerbench.engine.rowgroups`).
+
 Schema metadata (UTF-8): ``routerbench.format = "routing-data/1"``, ``routerbench.models`` (JSON
 list of the m model names, in order), ``routerbench.source``, ``routerbench.synthetic``
 (``"true"``/``"false"``) and, if the data has features, ``routerbench.features_dim``.

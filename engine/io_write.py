@@ -1,8 +1,15 @@
 """Writing outcome tables: the original's wide and long frames, our long table and Parquet
-layout. Entry point: :func:`routerbench.engine.io.save`."""
+layout. Entry point: :func:`routerbench.engine.io.save`.
+
+A ``routing-data/1`` file keeps the data's row order and is written in row groups of at most
+:data:`routerbench.engine.rowgroups.ROW_GROUP_ROWS` rows that never span two families when the
+rows are grouped by family (:func:`routerbench.engine.rowgroups.row_group_bounds`); ``routerbench
+data convert`` groups them first. Every other part of the layout is as ``engine.io`` describes.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -13,7 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from routerbench.engine.data import RoutingData
-from routerbench.engine.io_parse import _ORACLE, LAYOUT, NO_MODEL_CORRECT
+from routerbench.engine.io_parse import _META, _ORACLE, LAYOUT, NO_MODEL_CORRECT
+from routerbench.engine.rowgroups import ROW_GROUP_ROWS, row_group_bounds
 
 RESPONSE_PLACEHOLDER = "['<synthetic response>']"
 PROMPT_PLACEHOLDER = "['<no prompt>']"
@@ -146,7 +154,16 @@ def to_table(data: RoutingData) -> pa.Table:
     return pa.table(cols).replace_schema_metadata({f"routerbench.{k}": v for k, v in meta.items()})
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
+def _parquet_bytes(table: pa.Table, *, row_group_rows: int = ROW_GROUP_ROWS) -> bytes:
+    """The Parquet file of ``table``: a ``routing-data/1`` table (:func:`to_table`) in the row
+    groups of :func:`~routerbench.engine.rowgroups.row_group_bounds` (at most ``row_group_rows``
+    rows, none spanning two families of grouped rows), any other table in pyarrow's."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
+    if (table.schema.metadata or {}).get(_META + b"format") != LAYOUT.encode():
+        pq.write_table(table, sink)
+    else:
+        bounds = row_group_bounds(table.column("family"), row_group_rows).tolist()
+        with pq.ParquetWriter(sink, table.schema) as writer:
+            for lo, hi in itertools.pairwise(bounds):
+                writer.write_table(table.slice(lo, hi - lo), row_group_size=hi - lo)
     return sink.getvalue().to_pybytes()

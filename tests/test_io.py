@@ -981,6 +981,7 @@ class TestSave:
             raise RuntimeError("boom")
 
         monkeypatch.setattr(io.pq, "write_table", broken)
+        monkeypatch.setattr(io.pq, "ParquetWriter", broken)  # routing-data/1: by row group
         url = _mem("d.parquet")
         for target in (str(tmp_path / "d.parquet"), url):
             with pytest.raises(RuntimeError):

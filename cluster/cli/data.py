@@ -8,6 +8,7 @@ import posixpath
 from routerbench.cluster.cli.options import STORAGE_OPTION, Arg, Verb, parse_storage_options
 from routerbench.engine import io, storage
 from routerbench.engine.errors import UsageError
+from routerbench.engine.rowgroups import ROW_GROUP_ROWS, grouped_by_family
 from routerbench.engine.synth import DEFAULT_N
 
 # The format a file's extension asks for (``--format`` overrides it).
@@ -70,6 +71,8 @@ def cmd_data_convert(args: argparse.Namespace) -> int:
     fmt = output_format(args.dst, args.format)
     dst = storage.check_output_file(args.dst, so)
     data = io.load(args.src, storage_options=so)
+    if fmt == "parquet":  # row groups that actors read one family at a time
+        data = grouped_by_family(data)
     io.save(data, dst, format=fmt, storage_options=so)
     print(f"wrote {args.dst} ({data.n_prompts} prompts x {data.n_models} models, {fmt})")
     return 0
@@ -83,7 +86,7 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     fmt = output_format(args.out, args.format)
     out = storage.check_output_file(args.out)
     data = synth.generate(args.n, args.seed)
-    io.save(data, out, format=fmt)
+    io.save(grouped_by_family(data) if fmt == "parquet" else data, out, format=fmt)
     print(f"wrote {args.out}: synthetic, {data.n_prompts} prompts x {data.n_models} models, {fmt}")
     return 0
 
@@ -102,6 +105,11 @@ FORMAT_HELP = (
     ".pkl/.pickle the upstream pickle)"
 )
 FORMATS = ["parquet", *(f for f in io.FORMATS if f != "parquet")]  # engine.io's, ours first
+GROUPED = (
+    "Parquet output gets its rows grouped by family (families in order of first appearance, "
+    f"each family's rows in their order) in row groups of at most {ROW_GROUP_ROWS:,} rows that "
+    "never span two families, so that each worker reads its own rows."
+)
 
 
 INFO_ARGS = [
@@ -156,7 +164,7 @@ def verbs() -> list[Verb]:
         "convert",
         "convert between formats (format of IN is detected)",
         "Read outcome data in any layout (detected from IN) and write it to OUT in the format "
-        "of OUT's extension, or --format.",
+        "of OUT's extension, or --format. " + GROUPED,
         cmd_data_convert,
         CONVERT_ARGS,
     )
@@ -164,7 +172,7 @@ def verbs() -> list[Verb]:
         "synth",
         "write the synthetic RouterBench-shaped data set",
         "Write the deterministic synthetic data set (RouterBench's models, prices, eval names "
-        "and row counts) that runs use by default; files keep the synthetic flag.",
+        "and row counts) that runs use by default; files keep the synthetic flag. " + GROUPED,
         cmd_data_synth,
         SYNTH_ARGS,
     )
