@@ -7,11 +7,14 @@ also describes the cost terms and the features they read).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from routerbench.engine import neighbours
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import one_blas_thread
 from routerbench.routers.base import Router, check, register
@@ -50,15 +53,16 @@ def _neighbour_mean(values: np.ndarray, idx: np.ndarray, fallback: np.ndarray) -
 @dataclass(frozen=True, eq=False)
 class _Neighbours:
     """Quality and cost: means over the k nearest training rows (NaN ignored; the training mean
-    where no neighbour has a value)."""
+    where no neighbour has a value). The search (:mod:`routerbench.engine.neighbours`) is shared
+    in this process by every k on the same training and scored rows."""
 
-    index: Any  # fitted sklearn NearestNeighbors
+    index: neighbours.Index  # the training features and their content key
     k: int
     quality: np.ndarray  # training rows [n_train, m]; every column has a known value
     cost: np.ndarray
 
     def __call__(self, x: np.ndarray, data: RoutingData) -> tuple[np.ndarray, np.ndarray]:
-        idx = self.index.kneighbors(x, n_neighbors=self.k, return_distance=False)
+        idx = self.index.top_k(x, self.k)
         q, c = self.quality, self.cost
         return (
             _neighbour_mean(q, idx, np.nanmean(q, axis=0)),
@@ -69,7 +73,8 @@ class _Neighbours:
 @register("knn")
 @dataclass(frozen=True, kw_only=True)
 class KNNRouter(Router):
-    """P̂ = unweighted mean quality of the k nearest training prompts (brute force, NaN ignored)."""
+    """P̂ = unweighted mean quality of the k nearest training prompts (brute force, NaN ignored;
+    ties to the earlier training prompt: :mod:`routerbench.engine.neighbours`)."""
 
     k: int = 10
     metric: str = "cosine"
@@ -85,17 +90,23 @@ class KNNRouter(Router):
     }
     example: ClassVar[dict[str, Any]] = {"k": 5}
 
+    def work_group(self) -> str:
+        """Every hyperparameter but ``k``, as a stable key: cells whose routers share a work
+        group can share neighbour searches, so an executor should evaluate them in the same
+        process."""
+        params = dataclasses.asdict(self)
+        del params["k"]
+        return "knn|" + json.dumps(params, sort_keys=True, separators=(",", ":"))
+
     @one_blas_thread()
     def fit(self, train: RoutingData) -> FittedPredictive:
-        from sklearn.neighbors import NearestNeighbors
-
         check(
             self.k <= train.n_prompts,
             "knn",
             f"k={self.k} exceeds the {train.n_prompts} training rows",
         )
         x, featurizer, price = prepare("knn", train, self.cost_model, self.feature_dim, self.seed)
-        index = NearestNeighbors(metric=self.metric, algorithm="brute").fit(x)
+        index = neighbours.Index.of(x, self.metric)
         predict = _Neighbours(index, self.k, train.quality, train.cost)
         return FittedPredictive(train.models, featurizer, x.shape[1], predict, price)
 
