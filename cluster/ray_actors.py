@@ -20,28 +20,49 @@ from routerbench.cluster.ray_layout import array_bytes
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK
 from routerbench.engine.memo import Bounded
+from routerbench.engine.parallel import total_memory
+from routerbench.engine.rowgroups import ParquetRows
 from routerbench.sweeps import cells
-from routerbench.sweeps.cells import BlockStats, Cell, FamilyFit, _error, n_blocks, shard_stats
+from routerbench.sweeps.cells import (
+    BlockStats,
+    Cell,
+    FamilyFit,
+    _error,
+    cost_stats,
+    n_blocks,
+    shard_stats,
+)
 from routerbench.sweeps.tree import Node, partial
 
-# Training sets a fit worker has unpickled, by object id. Unpickling one (its prompt ids, eval
-# names and families are Python strings) cost more than most fits, once per (cell, family); kept,
-# it is once per family and worker. The 16 most recently stored are kept.
-_TRAIN: Bounded[str, RoutingData] = Bounded(16)
+# Training sets a fit worker has unpickled (or read from Parquet), by object id. Unpickling one
+# (its prompt ids, eval names and families are Python strings) cost more than most fits, once per
+# (cell, family); kept, it is once per family and worker. The 16 most recently stored are kept,
+# within an eighth of the machine's memory.
+_TRAIN: Bounded[str, RoutingData] = Bounded(
+    16,
+    weigh=lambda d: d.cost.nbytes * 3 + 200 * d.n_prompts,
+    budget=(total_memory() or 8 << 30) // 8,
+)  # weight: a rough size (quality, cost, features; ~200 bytes of strings a prompt)
 
 
 @ray.remote(num_cpus=1, num_returns=2)
 def fit_family(
     train: list[Any], test_rows: np.ndarray, cell: Cell, family: str, fail_fast: bool
 ) -> tuple[FamilyFit, FamilyFit]:
-    """Fit ``cell`` on one family's training rows: all of ``train[0]``, an object ref (passed
-    in a list so that this worker can reuse the unpickled set). Two objects: the fit, for the
+    """Fit ``cell`` on one family's training rows: ``train[0]``, an object ref (passed in a list
+    so that this worker can reuse the unpickled set) of the rows, or of (a Parquet file, the
+    rows) that this task reads. Two objects: the fit, for the
     actors, and the fit without its router (:meth:`FamilyFit.light`), for the driver."""
-    data = _TRAIN.get(train[0].hex(), lambda: ray.get(train[0]))
+    data = _TRAIN.get(train[0].hex(), lambda: _rows(ray.get(train[0])))
     fit = cells.fit_family(
         data, cell, family, np.arange(data.n_prompts), test_rows, fail_fast=fail_fast
     )
     return fit, fit.light()
+
+
+def _rows(source: RoutingData | tuple[ParquetRows, np.ndarray]) -> RoutingData:
+    """A data set as stored for a task or actor: itself, or (a Parquet file, rows) to read."""
+    return source if isinstance(source, RoutingData) else source[0].read(source[1])
 
 
 def peak_rss() -> int:
@@ -60,9 +81,9 @@ class ShardActor:
 
     def __init__(self, shard: list[Any]) -> None:
         self._baseline = peak_rss()
-        self._data: RoutingData
         self._plan: dict[int, tuple[np.ndarray, np.ndarray]]
-        self._data, self._plan = ray.get(shard[0])
+        source, self._plan = ray.get(shard[0])
+        self._data = _rows(source)
         self._bytes = array_bytes(self._data)
 
     def ready(self) -> bool:
@@ -96,6 +117,16 @@ class ShardActor:
                 return (b, _error(e))
             leaves[(0, b)] = st
         return partial(leaves, n_blocks(len(fit.test_rows)), BlockStats.__add__)
+
+    def cost_nodes(self, key: int, n_rows: int) -> dict[Node, BlockStats]:
+        """This shard's blocks of pair ``key`` (``n_rows`` test prompts in all): the models'
+        known-cost sums and counts (:func:`~routerbench.sweeps.cells.cost_stats`), added up as
+        far as the tree allows."""
+        blocks, rows = self._plan[key]
+        leaves = {}
+        for i, b in enumerate(blocks.tolist()):
+            [leaves[(0, b)]] = cost_stats(self._data, rows, i * BLOCK, (i + 1) * BLOCK)
+        return partial(leaves, n_blocks(n_rows), BlockStats.__add__)
 
     def info(self) -> dict[str, Any]:
         """Where this actor runs and its memory: peak RSS before and after loading and working."""

@@ -52,7 +52,8 @@ from routerbench.cluster.ray_connect import join, start_local, stop_local
 from routerbench.cluster.ray_layout import plan_shards, store_size
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import ClusterError, UsageError
-from routerbench.sweeps.cells import BlockStats, Cell, CellResult, reduce_stats
+from routerbench.engine.rowgroups import ParquetRows
+from routerbench.sweeps.cells import BlockStats, Cell, CellResult, mean_costs, reduce_stats
 from routerbench.sweeps.split import Split
 from routerbench.sweeps.tree import Node
 
@@ -73,7 +74,7 @@ class _Slot:
 class _Layout:
     """Shards and object refs for one data set and set of splits."""
 
-    data: RoutingData
+    data: RoutingData | ParquetRows
     splits: dict[str, Split]
     keys: dict[tuple[str, str], int]  # (split, family) -> pair key
     n_blocks: dict[int, int]
@@ -85,7 +86,11 @@ class _Layout:
     def train_ref(self, split: Split, family: str) -> Any:
         key = self.keys[(split.name, family)]
         if key not in self.train_refs:
-            self.train_refs[key] = ray.put(self.data.take(split.train[family]))
+            rows = split.train[family]
+            if isinstance(self.data, ParquetRows):  # the fit task reads them
+                self.train_refs[key] = ray.put((self.data, rows))
+            else:
+                self.train_refs[key] = ray.put(self.data.take(rows))
         return self.train_refs[key]
 
 
@@ -131,6 +136,7 @@ class RayExecutor:
         self.shards = shards
         self.quiet = quiet
         self.nodes = list(nodes) if nodes else None
+        self.reads_rows = True  # actors read their own rows of a Parquet file (sweeps.run)
         self.replacements = 0  # actors replaced after dying, over this executor's life
         self.last_run: dict[str, float] = {}
         self._stop_own_ray: weakref.finalize | None = None  # set when this executor starts Ray
@@ -151,7 +157,7 @@ class RayExecutor:
             self._stop_own_ray()  # runs once: here, or when the executor is collected or at exit
             self._stop_own_ray = None
 
-    def _connect(self, data: RoutingData) -> None:
+    def _connect(self, data: RoutingData | ParquetRows) -> None:
         if ray.is_initialized():
             return
         if self.address is not None:
@@ -172,7 +178,7 @@ class RayExecutor:
         return list(ray.get([s.actor.info.remote() for s in self._layout.slots]))
 
     # ---------------------------------------------------------------- layout
-    def _prepare(self, data: RoutingData, used: dict[str, Split]) -> _Layout:
+    def _prepare(self, data: RoutingData | ParquetRows, used: dict[str, Split]) -> _Layout:
         lay = self._layout
         if (
             lay is not None
@@ -197,7 +203,8 @@ class RayExecutor:
             rows_j = np.unique(np.concatenate([g for _, g in part.values()]))
             plan = {key: (blocks, np.searchsorted(rows_j, g)) for key, (blocks, g) in part.items()}
             node = self.nodes[j % len(self.nodes)] if self.nodes else None
-            slots.append(_Slot(ray.put((data.take(rows_j), plan)), node))
+            source = (data, rows_j) if isinstance(data, ParquetRows) else data.take(rows_j)
+            slots.append(_Slot(ray.put((source, plan)), node))
         lay = _Layout(data, dict(used), keys, n_blocks, holders, test_refs, slots)
         for slot in slots:
             self._start(slot)
@@ -227,7 +234,7 @@ class RayExecutor:
     # ---------------------------------------------------------------- run
     def __call__(
         self,
-        data: RoutingData,
+        data: RoutingData | ParquetRows,
         cells: Sequence[Cell],
         splits: dict[str, Split],
         opts: dict[str, Any],
@@ -245,6 +252,25 @@ class RayExecutor:
         self.last_run = {"connect_s": t1 - t0, "setup_s": t2 - t1, "actors": len(lay.slots)}
         yield from self._run(lay, cells, splits, opts)
         self.last_run["evaluate_s"] = time.perf_counter() - t2
+
+    def mean_costs(
+        self, data: RoutingData | ParquetRows, splits: Sequence[Split]
+    ) -> dict[tuple[str, str], np.ndarray]:
+        """Per evaluated (split, family): each model's mean known cost on its test prompts,
+        from the actors' blocks (:func:`~routerbench.sweeps.cells.mean_costs`: the in-process
+        numbers)."""
+        self._connect(data)
+        lay = self._prepare(data, {s.name: s for s in splits})
+        asked = {
+            pair: [lay.slots[j].actor.cost_nodes.remote(key, len(lay.splits[pair[0]].test[pair[1]]))
+                   for j in lay.holders[key]]
+            for pair, key in lay.keys.items()
+        }  # fmt: skip
+        out = {}
+        for (split, fam), refs in asked.items():
+            nodes = {k: v for part in ray.get(refs) for k, v in part.items()}
+            out[(split, fam)] = mean_costs(nodes, len(lay.splits[split].test[fam]))
+        return out
 
     def _run(
         self, lay: _Layout, cells: list[Cell], splits: dict[str, Split], opts: dict[str, Any]

@@ -14,6 +14,7 @@ import numpy as np
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK
 from routerbench.engine.parallel import total_memory
+from routerbench.engine.rowgroups import ParquetRows
 from routerbench.sweeps.split import Split
 
 MiB = 1 << 20
@@ -84,9 +85,14 @@ def assign_blocks(sizes: Sequence[int], n: int) -> np.ndarray:
     return owner
 
 
-def store_size(data: RoutingData) -> int:
+def store_size(data: RoutingData | ParquetRows) -> int:
     """Object store for a local Ray: room for the data about twice (shards, training sets and
-    fitted routers), at least 256 MiB, at most 30% of this machine's memory."""
+    fitted routers), or a quarter of it where the actors read their rows from a Parquet file
+    (row indices and fitted routers only), at least 256 MiB, at most 30% of this machine's
+    memory."""
     ram = total_memory() or 8 << 30
-    want = max(256 * MiB, int(2.5 * array_bytes(data)))
+    if isinstance(data, ParquetRows):
+        want = max(256 * MiB, data.nbytes_in_memory() // 4)
+    else:
+        want = max(256 * MiB, int(2.5 * array_bytes(data)))
     return int(min(want, max(256 * MiB, 0.3 * ram)))

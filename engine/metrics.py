@@ -140,11 +140,83 @@ def aiq(hull_cost: ArrayLike, hull_quality: ArrayLike, c_min: float, c_max: floa
     return float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1])) / 2.0 / (c_max - c_min))
 
 
+def _compact(keep: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each row's kept entries moved to its front, in order (zeros after them), then the counts."""
+    counts = np.count_nonzero(keep, axis=1)
+    width = int(counts.max(initial=0))
+    src = np.flatnonzero(keep)
+    # Row r's kept entries go to flat positions r * width + 0, 1, ... of the result.
+    shift = np.arange(len(counts)) * width - (np.cumsum(counts) - counts)
+    dest = np.arange(src.size) + np.repeat(shift, counts)
+    out = []
+    for a in arrays:
+        b = np.zeros(len(counts) * width)
+        b[dest] = a.ravel()[src]
+        out.append(b.reshape(len(counts), width))
+    return (*out, counts)
+
+
+def _ndch_rows(cs: np.ndarray, qs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`ndch` of each row of ``[R, K]`` finite points, all rows at once with the same
+    floating-point comparisons, hence the same vertices: ``(hc, hq, n)``, row r's hull being
+    ``hc[r, :n[r]], hq[r, :n[r]]`` (zeros after). Rows that :func:`ndch` would finish with the
+    monotone chain go through :func:`_chain` one by one."""
+    order = np.argsort(cs, axis=1)
+    c, q = np.take_along_axis(cs, order, axis=1), np.take_along_axis(qs, order, axis=1)
+    first = np.ones(c.shape, dtype=bool)  # first point of each cost
+    first[:, 1:] = c[:, 1:] != c[:, :-1]
+    best = np.zeros_like(q)  # best quality at each cost (groups never span rows)
+    best[first] = np.maximum.reduceat(q.ravel(), np.flatnonzero(first))
+    c, q, n = _compact(first, c, best)
+    keep = np.arange(c.shape[1]) < n[:, None]
+    keep[:, 1:] &= q[:, 1:] > np.maximum.accumulate(q, axis=1)[:, :-1]
+    c, q, n = _compact(keep, c, q)  # now cost and quality both strictly increase
+    stalls = np.zeros(len(n), dtype=np.intp)
+    todo = n > 2  # rows still in ndch's loop
+    finished = np.zeros(len(n), dtype=bool)  # rows whose pass dropped nothing: no chain
+    while todo.any():
+        above = (q[:, 1:-1] - q[:, :-2]) * (c[:, 2:] - c[:, :-2]) > (q[:, 2:] - q[:, :-2]) * (
+            c[:, 1:-1] - c[:, :-2]
+        )
+        middle = np.arange(above.shape[1]) < (n - 2)[:, None]
+        drop = middle & ~above & todo[:, None]
+        dropped = np.count_nonzero(drop, axis=1)
+        finished |= todo & (dropped == 0)
+        todo &= dropped > 0
+        stalls += todo & (4 * dropped < n - 2)  # a pass that drops little: the chain will finish
+        keep = np.arange(c.shape[1]) < n[:, None]
+        keep[:, 1:-1] &= ~drop
+        c, q, n = _compact(keep, c, q)
+        todo &= (n > 2) & (stalls < 4)
+    for r in np.flatnonzero(~finished & (n > 2)):
+        hc, hq = _chain(c[r, : n[r]], q[r, : n[r]])
+        c[r, : hc.size], q[r, : hc.size], n[r] = hc, hq, hc.size
+    return c, q, n
+
+
+def _interp_rows(x: np.ndarray, hc: np.ndarray, hq: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``np.interp(x[r], hc[r, :n[r]], hq[r, :n[r]], left=0.0)`` for every row r, with NumPy's
+    operations (its ``arr_interp``): a vertex's own quality at a vertex, else the slope form."""
+    rows = np.arange(len(n))
+    j = np.count_nonzero((hc <= x[:, None]) & (np.arange(hc.shape[1]) < n[:, None]), axis=1) - 1
+    j0, j1 = np.maximum(j, 0), np.minimum(j + 1, n - 1)
+    x0, x1, y0, y1 = hc[rows, j0], hc[rows, j1], hq[rows, j0], hq[rows, j1]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        slope = (y1 - y0) / (x1 - x0)
+        y = slope * (x - x0) + y0
+        y = np.where(np.isnan(y), slope * (x - x1) + y1, y)  # NaN one way: NumPy tries the other
+    y = np.where(np.isnan(y) & (y0 == y1), y0, y)
+    return np.where(j < 0, 0.0, np.where((j == n - 1) | (x0 == x), y0, y))
+
+
 def aiq_rows(cost: ArrayLike, quality: ArrayLike, c_min: float, c_max: float) -> np.ndarray:
     """``aiq(*ndch(cost[b], quality[b]), c_min, c_max)`` for every row ``b`` (bootstrap replicates).
 
-    Rows of one point (a router with a single operating point, most cells) are computed at once,
-    with the same floating-point operations as :func:`aiq`, so the values are identical.
+    All rows at once, with the floating-point operations of :func:`ndch` and :func:`aiq`, so the
+    values are identical: the hulls by :func:`_ndch_rows`, R̃ at the range's ends by
+    :func:`_interp_rows`, and each row's trapezoids summed by ``np.sum`` over exactly that row's
+    terms (rows with as many terms together), so in NumPy's pairwise order. Rows go in blocks
+    of about a million points, which bounds the memory.
 
     >>> aiq_rows([[2.0], [4.0], [6.0]], [[1.0], [0.5], [1.0]], 0.0, 4.0).tolist()
     [0.5, 0.0, 0.0]
@@ -156,20 +228,52 @@ def aiq_rows(cost: ArrayLike, quality: ArrayLike, c_min: float, c_max: float) ->
             f"aiq_rows: cost and quality must be 2-D arrays of equal shape with at least one "
             f"column, got shapes {cs.shape} and {qs.shape}"
         )
-    if cs.shape[1] > 1:
-        return np.array([aiq(*ndch(c, q), c_min, c_max) for c, q in zip(cs, qs, strict=True)])
-    c, q = _points(cs[:, 0], qs[:, 0], "aiq_rows", ("cost", "quality"))
+    for name, arr in (("cost", cs), ("quality", qs)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            b, k = np.argwhere(bad)[0]
+            raise ValueError(
+                f"aiq_rows: {name} must be finite, got {float(arr[b, k])} at row {b}, column {k}"
+            )
     if not (np.isfinite(c_min) and np.isfinite(c_max)) or c_max < c_min:
         raise ValueError(f"aiq_rows: need finite c_min <= c_max, got c_min={c_min}, c_max={c_max}")
+    step = max(1, (1 << 20) // cs.shape[1])  # blocks of rows of about a million points
+    parts = [
+        _aiq_block(cs[i : i + step], qs[i : i + step], c_min, c_max)
+        for i in range(0, len(cs), step)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _aiq_block(cs: np.ndarray, qs: np.ndarray, c_min: float, c_max: float) -> np.ndarray:
+    """:func:`aiq_rows` of checked, non-empty rows."""
+    hc, hq, n = _ndch_rows(cs, qs)
     if c_max == c_min:
-        return np.where(c_min >= c, q, 0.0)
-    lo = np.maximum(float(c_min), c)
-    with np.errstate(invalid="ignore", over="ignore"):
-        value = (c_max - lo) * (q + q) / 2.0 / (c_max - c_min)
-    return np.where(c_max <= lo, 0.0, value)
+        return _interp_rows(np.full(len(n), float(c_min)), hc, hq, n)
+    lo = np.where(hc[:, 0] > c_min, hc[:, 0], float(c_min))  # R̃ is 0 left of the hull
+    # aiq's points: lo, the vertices strictly between lo and c_max (hc[a : a + m]), c_max.
+    valid = np.arange(hc.shape[1]) < n[:, None]
+    a = np.count_nonzero(valid & (hc <= lo[:, None]), axis=1)
+    m = np.maximum(np.count_nonzero(valid & (hc < c_max), axis=1) - a, 0)
+    idx = np.minimum(a[:, None] + np.arange(hc.shape[1]), hc.shape[1] - 1)
+    inner = np.arange(hc.shape[1]) < m[:, None]
+    hi = np.full(len(n), float(c_max))
+    y_lo, y_hi = _interp_rows(lo, hc, hq, n), _interp_rows(hi, hc, hq, n)
+    xs = np.column_stack([lo, np.where(inner, np.take_along_axis(hc, idx, axis=1), c_max), hi])
+    ys = np.column_stack(
+        [y_lo, np.where(inner, np.take_along_axis(hq, idx, axis=1), y_hi[:, None]), y_hi]
+    )
+    terms = np.diff(xs, axis=1) * (ys[:, 1:] + ys[:, :-1])  # 0 after a row's m + 1 terms
+    total = np.empty(len(n))
+    for k in np.unique(m + 1):
+        rows = m + 1 == k
+        total[rows] = terms[rows, :k].sum(axis=1)
+    return np.where(c_max <= lo, 0.0, total / 2.0 / (c_max - c_min))
 
 
-def aiq_upstream_path(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> np.ndarray:
+def aiq_upstream_path(
+    curves: Sequence[tuple[ArrayLike, ArrayLike]], hulls: Sequence[Hull] | None = None
+) -> np.ndarray:
     """The original code's AIQ formula (``calc_AIQ``) on our exact :func:`ndch`, one per router.
 
     Mirrors ``calc_AIQ`` in
@@ -182,7 +286,8 @@ def aiq_upstream_path(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> np.ndarr
     area: the rest is flat).  Upstream's O(n^3) hull fails with at most two distinct costs and
     picks an arbitrary point among ties at the cheapest or dearest cost; ours does neither,
     otherwise the results agree up to rounding (:func:`aiq_upstream` is the original exactly,
-    quirks and failures included).  NaN where X is 0 (upstream divides 0 by 0).
+    quirks and failures included).  NaN where X is 0 (upstream divides 0 by 0).  ``hulls``: the
+    curves' :func:`ndch`, where the caller has them already (else computed here).
 
     >>> aiq_upstream_path([([1.0, 3.0], [0.25, 0.75]), ([2.0, 4.0], [0.5, 0.75])]).tolist()
     [0.4375, 0.3125]
@@ -193,9 +298,14 @@ def aiq_upstream_path(curves: Sequence[tuple[ArrayLike, ArrayLike]]) -> np.ndarr
     x_max = max(float(c[q == q.max()].max()) for c, q in points)
     if x_max == 0.0:
         return np.full(len(points), np.nan)
+    if hulls is None:
+        hulls = [ndch(c, q) for c, q in points]
+    elif len(hulls) != len(points):
+        raise ValueError(
+            f"aiq_upstream_path: need one hull per curve, got {len(hulls)} for {len(points)}"
+        )
     areas = []
-    for c, q in points:
-        hc, hq = ndch(c, q)
+    for hc, hq in hulls:
         areas.append(np.trapezoid(np.append(hq, hq[-1]), np.append(hc, x_max)))
     return np.array(areas, dtype=np.float64) / x_max
 

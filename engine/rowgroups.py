@@ -258,6 +258,17 @@ class ParquetRows:
             table = _call(self.url, partial(parquet.read, columns=["family"], use_threads=False))
         return _text_column(table, self.url, "family")
 
+    def family_codes(self) -> tuple[list[str], np.ndarray]:
+        """``(names, codes)``: families in order of first appearance and each row's index into
+        them (int32; from the footer alone where :meth:`families` can be; see
+        :func:`routerbench.engine.splits.family_rows`)."""
+        if None in self.row_group_families:
+            codes, uniques = pd.factorize(self.families(), sort=False)
+            return [str(u) for u in uniques], codes.astype(np.int32)
+        names = self.family_names()
+        per_group = np.array([names.index(f) for f in self.row_group_families], dtype=np.int32)  # type: ignore[arg-type]
+        return names, np.repeat(per_group, np.diff(self.row_group_bounds))
+
     def family_names(self) -> list[str]:
         """Families in order of first appearance (as ``RoutingData.family_names``)."""
         if None not in self.row_group_families:

@@ -13,6 +13,7 @@ quality), and the sums of the exact parameter path and of the bootstrap replicat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import time
 import traceback
@@ -42,11 +43,11 @@ class Cell:
     knobs: tuple[float, ...] | None = None
     trial: int = -1  # the Optuna trial slot it comes from (-1: a grid cell); not in its id
 
-    @property
+    @functools.cached_property
     def params_json(self) -> str:
         return params_json(self.build())
 
-    @property
+    @functools.cached_property
     def cell_id(self) -> str:
         key = f"{self.router}|{self.params_json}|{self.split}|{self.knobs}"
         return f"{self.index:05d}-{self.router}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
@@ -216,6 +217,42 @@ def shard_stats(
             if path is not None:
                 st.path = path[:3]
             out.append(st)
+    return out
+
+
+def cost_stats(data: RoutingData, rows: np.ndarray, lo: int, hi: int) -> list[BlockStats]:
+    """Per block of ``rows[lo:hi]`` (``lo`` a multiple of ``BLOCK``): each model's sum of known
+    costs (``cost``) and how many are known (``quality``), for the single models' mean costs
+    (:func:`mean_costs`), added along the same tree as a cell's statistics."""
+    out = []
+    for s in range(lo, min(hi, len(rows)), BLOCK):
+        cost = data.cost[rows[s : min(s + BLOCK, hi)]]
+        known = ~np.isnan(cost)
+        out.append(
+            BlockStats(np.where(known, cost, 0.0).sum(axis=0), known.sum(axis=0) * 1.0, len(cost))
+        )
+    return out
+
+
+def mean_costs(nodes: dict[Node, BlockStats], n_rows: int) -> np.ndarray:
+    """Each model's mean known cost over ``n_rows`` rows from their :func:`cost_stats` (tree
+    nodes covering every block); NaN for a model with no known cost."""
+    total = root(nodes, n_blocks(n_rows), BlockStats.__add__)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total.cost / total.quality
+
+
+def split_mean_costs(
+    data: RoutingData, splits: Sequence[Split]
+) -> dict[tuple[str, str], np.ndarray]:
+    """Per (split, family) with test prompts: each model's mean known cost on them
+    (:func:`mean_costs`), in this process."""
+    out = {}
+    for sp in splits:
+        for fam, rows in sp.test.items():
+            if len(rows):
+                leaves = dict(enumerate(cost_stats(data, rows, 0, len(rows))))
+                out[(sp.name, fam)] = mean_costs({(0, i): b for i, b in leaves.items()}, len(rows))
     return out
 
 

@@ -7,6 +7,7 @@ business: in this process by default, or on Ray (``routerbench.cluster``), with 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass
@@ -15,18 +16,32 @@ from typing import Any
 import numpy as np
 
 from routerbench.engine.data import RoutingData
-from routerbench.engine.errors import RouterError, SpecError
+from routerbench.engine.errors import DataError, RouterError, SpecError
 from routerbench.engine.parallel import current_workers, pool, total_memory
+from routerbench.engine.rowgroups import ParquetRows
 from routerbench.routers.base import check_data
-from routerbench.sweeps.cells import Cell, CellResult, evaluate_cell, evaluate_family, plan_cells
+from routerbench.sweeps.cells import (
+    Cell,
+    CellResult,
+    evaluate_cell,
+    evaluate_family,
+    plan_cells,
+    split_mean_costs,
+)
 from routerbench.sweeps.spec import Spec
-from routerbench.sweeps.split import Split, make_splits, select_families
-from routerbench.sweeps.summary import GAP_REFERENCES, Results, single_model_ranges, summarize
+from routerbench.sweeps.split import (
+    Split,
+    cap_train,
+    family_rows_of,
+    make_splits,
+    select_families,
+)
+from routerbench.sweeps.summary import GAP_REFERENCES, Results, cost_ranges, summarize
 
+# A data set in this process, or a Parquet file whose rows the executor's workers read.
+Data = RoutingData | ParquetRows
 # Evaluates cells (in any order, anywhere) and yields their results.
-Executor = Callable[
-    [RoutingData, Sequence[Cell], dict[str, Split], dict[str, Any]], Iterable[CellResult]
-]
+Executor = Callable[[Data, Sequence[Cell], dict[str, Split], dict[str, Any]], Iterable[CellResult]]
 
 
 def load_data(
@@ -53,6 +68,37 @@ def load_data(
     return data
 
 
+def open_data(
+    spec: Spec,
+    url: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    features: str | None = None,
+) -> Data:
+    """The spec's data for an executor whose workers read their own rows (Ray's actors): a
+    ``routing-data/1`` Parquet file without separate features is opened, not loaded
+    (:class:`ParquetRows`: this process reads its footer, the workers their row groups); any
+    other data is loaded (:func:`load_data`)."""
+    from routerbench.engine import io
+
+    url = url if url is not None else spec.data["url"]
+    suffix = os.path.splitext(url.rstrip("/"))[1].lower()
+    separate = features if features is not None else spec.data["features"]
+    if url and not separate and io.SUFFIXES.get(suffix) == "parquet":
+        try:
+            return ParquetRows.open(url, storage_options)
+        except DataError:
+            pass  # not our layout (a long table, say): loaded here, with io's own errors
+    return load_data(spec, url, storage_options, features=features)
+
+
+def in_memory(data: Data) -> RoutingData:
+    """``data`` itself, which work done in this process needs loaded (an Optuna search, say)."""
+    if not isinstance(data, RoutingData):
+        raise TypeError(f"{data.url}: needs the table loaded in this process, not opened")
+    return data
+
+
 BYTES_PER_OUTCOME = 48  # quality, cost and the working copies an evaluation makes (float64)
 BYTES_PER_PROMPT = 400  # ids, names, text and per-prompt arrays, roughly
 
@@ -76,24 +122,26 @@ def check_memory(spec: Spec, url: str | None = None, *, force: bool = False) -> 
 
 @dataclass(frozen=True)
 class Plan:
-    data: RoutingData
+    data: Data
     families: list[str]
     splits: list[Split]
     cells: list[Cell]
 
 
-def plan(spec: Spec, data: RoutingData) -> Plan:
+def plan(spec: Spec, data: Data) -> Plan:
     """Families, splits and cells of a spec on its data; nothing is evaluated."""
     fams = select_families(data, spec.data["families"])
     sp = spec.split
     if sp["kind"] == "kfold":
-        fewest = min(int((data.families == f).sum()) for f in fams)
+        every = family_rows_of(data)
+        fewest = min(len(every[f]) for f in fams)
         if sp["folds"] > fewest:
             raise SpecError(
                 f"{spec.source}: split.folds = {sp['folds']} is more than the {fewest} prompts "
                 "of the smallest selected family (every fold needs test prompts)"
             )
     splits = make_splits(data, fams, sp["kind"], sp["seeds"], sp["train_fraction"], sp["folds"])
+    splits = [cap_train(s, sp["max_train"]) for s in splits]
     routers = []
     for r in spec.routers:
         grid = r.cells()
@@ -126,13 +174,14 @@ def plan(spec: Spec, data: RoutingData) -> Plan:
 
 
 def local_executor(
-    data: RoutingData, cells: Sequence[Cell], splits: dict[str, Split], opts: dict[str, Any]
+    data: Data, cells: Sequence[Cell], splits: dict[str, Split], opts: dict[str, Any]
 ) -> Iterable[CellResult]:
     """Evaluate cells in this process, one after another; inside
     :func:`~routerbench.engine.parallel.workers` (``n > 1``), as (cells, family) units on ``n``
     worker processes that each hold the data (:func:`units`). Each unit runs the same function
     (:func:`~routerbench.sweeps.cells.evaluate_family`) on one BLAS thread, so the numbers do not
     depend on the number of workers. Cells are yielded as their last family comes in."""
+    data = in_memory(data)
     todo = units(cells, splits)
     n = min(current_workers(), len(todo))
     if n <= 1:
@@ -236,9 +285,11 @@ def evaluate_cells(
             on_result(res)
         done.append(res)
     done.sort(key=lambda r: r.cell.index)
+    means = getattr(executor, "mean_costs", None)  # where the executor holds the rows
+    costs = means(p.data, p.splits) if means else split_mean_costs(in_memory(p.data), p.splits)
     return summarize(
         done,
-        single_model_ranges(p.data, p.splits),
+        cost_ranges(costs),
         aiq_range=spec.metrics["aiq_range"],
         confidence=spec.metrics["confidence"],
     )

@@ -31,11 +31,13 @@ from routerbench.routers.base import Router, name_of
 from routerbench.sweeps import runs
 from routerbench.sweeps.cells import Cell, evaluate_cell
 from routerbench.sweeps.execute import (
+    Data,
     Executor,
     Plan,
     check_memory,
     load_data,
     local_executor,
+    open_data,
     plan,
     run_grid,
 )
@@ -71,10 +73,12 @@ def load_plan(
     storage_options: dict[str, Any] | None = None,
     *,
     force: bool = False,
+    rows: bool = False,
 ) -> Plan:
     """Check what can be checked without data (search space, memory), load the data (the spec's
     or ``data``, with the prompt vectors at ``features``) and plan the spec on it, which checks
-    the routers against the data's facts."""
+    the routers against the data's facts. ``rows``: the executor's workers read their own rows
+    of a Parquet file (:func:`~routerbench.sweeps.execute.open_data`; grid searches only)."""
     if data is not None and not data.strip():
         raise UsageError(
             "data (--data) is empty: expected a file or URL (leave it out for the spec's)"
@@ -86,7 +90,8 @@ def load_plan(
     check_memory(spec, data, force=force)
     if features is not None and not features.strip():
         raise UsageError("features (--features) is empty: expected a file or URL (or leave it out)")
-    return plan(spec, load_data(spec, data, storage_options, features=features))
+    load = open_data if rows and spec.search["kind"] == "grid" else load_data
+    return plan(spec, load(spec, data, storage_options, features=features))
 
 
 def check_run_id(run_id: str | None) -> None:
@@ -170,7 +175,9 @@ def run(
     base = storage.output_url(out if out is not None else spec.output["url"])
     storage.check_writable(base, so)  # before any computation: nothing is computed in vain
     check_run_id(run_id)
-    p = load_plan(spec, data, features, so, force=force)
+    p = load_plan(
+        spec, data, features, so, force=force, rows=getattr(executor, "reads_rows", False)
+    )
     say(f"data: {p.data!r}")
     say(f"plan: {len(p.cells)} cells x {len(p.families)} families")
     url = storage.join(base, run_id or default_run_id(spec.hash, p.data.fingerprint()))
@@ -194,7 +201,7 @@ def run(
     return RunOutcome(url, manifest, res)
 
 
-def _same_inputs(manifest: dict[str, Any], spec: Spec, data: RoutingData, out: str) -> None:
+def _same_inputs(manifest: dict[str, Any], spec: Spec, data: Data, out: str) -> None:
     """A complete run found under ``out`` (an explicit run id) must come from these inputs."""
     now = {
         "spec_hash": spec.hash,

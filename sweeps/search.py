@@ -59,7 +59,7 @@ from routerbench.engine.rng import stable_keys
 from routerbench.engine.storage import RETRY, write_bytes
 from routerbench.sweeps import schema
 from routerbench.sweeps.cells import Cell, CellResult
-from routerbench.sweeps.execute import Executor, Plan, evaluate_cells, local_executor
+from routerbench.sweeps.execute import Executor, Plan, evaluate_cells, in_memory, local_executor
 from routerbench.sweeps.runs import JOURNAL
 from routerbench.sweeps.search_space import Searched, search_space, suggest
 from routerbench.sweeps.spec import Spec
@@ -282,7 +282,7 @@ def _search(
     size, n = search["parallel"], search["trials"]
     objectives = list(search["objective"])
     val = validation_split(p.splits[0], spec.split["validation_fraction"], search["seed"])
-    ranges = single_model_ranges(p.data, [val])
+    ranges = single_model_ranges(in_memory(p.data), [val])
     opts = {"bootstrap": 0, "seed": search["seed"], "fail_fast": False}
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(t.number, state=TrialState.FAIL)  # left running by a stopped process
@@ -400,7 +400,7 @@ def run_optuna(
     """
     space = search_space(spec)  # a bad space fails here, before the journal is touched
     with _optuna_quiet(), journal_file(journal, storage_options) as (path, store):
-        study = _study(spec, p.data, path)
+        study = _study(spec, in_memory(p.data), path)
         _search(study, space, spec, p, executor, quiet, store)
         table = trials_table(study, spec.search["objective"])
         final = _final_cells(spec, p, _best(study))

@@ -67,6 +67,12 @@ FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], Any, str]]] = {
         "train_fraction": (float, 0.7, "train share per family (seeded)"),
         "folds": (int, 5, "number of folds (kfold)"),
         "validation_fraction": (float, 0.2, "share of train held out to score Optuna trials"),
+        "max_train": (
+            int,
+            1_000_000,
+            "most training prompts a router is fitted on per family: above it, a seeded sample "
+            "of this many (0: no bound)",
+        ),
     },
     "search": {
         "kind": (str, "grid", f"one of {list(SEARCH_KINDS)}"),
@@ -91,6 +97,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "data.synthetic_n": (1, 50_000_000),
     "data.synthetic_seed": (0, 2**63 - 1),
     "split.folds": (2, 1000),
+    "split.max_train": (0, 2**63 - 1),
     "search.trials": (1, 1_000_000),
     "search.parallel": (1, 10_000),
     "search.seed": (0, 2**63 - 1),

@@ -9,7 +9,8 @@ import numpy as np
 
 from routerbench.engine.data import PAPER_FAMILIES, RoutingData
 from routerbench.engine.errors import DataError
-from routerbench.engine.splits import seeded_split, upstream_split
+from routerbench.engine.rowgroups import ParquetRows
+from routerbench.engine.splits import family_rows, seeded_train, upstream_train
 
 SPLIT_KINDS = ("upstream", "seeded", "ood", "kfold")
 
@@ -33,7 +34,9 @@ class Split:
         ]
 
 
-def select_families(data: RoutingData, asked: Sequence[str] | None = None) -> list[str]:
+def select_families(
+    data: RoutingData | ParquetRows, asked: Sequence[str] | None = None
+) -> list[str]:
     """``None``/``["paper"]``: the paper's seven families present (else every family); ``["all"]``:
     every family; otherwise the named ones, which must exist."""
     names = data.family_names()
@@ -49,8 +52,14 @@ def select_families(data: RoutingData, asked: Sequence[str] | None = None) -> li
     return [f for f in names if f in asked or ("paper" in asked and f in PAPER_FAMILIES)]
 
 
+def family_rows_of(data: RoutingData | ParquetRows) -> dict[str, np.ndarray]:
+    """Each family's rows in ``data`` (:func:`routerbench.engine.splits.family_rows`): from the
+    families of a loaded table, or from the footer of a Parquet file that actors read."""
+    return family_rows(data.family_codes() if isinstance(data, ParquetRows) else data.families)
+
+
 def make_splits(
-    data: RoutingData,
+    data: RoutingData | ParquetRows,
     families: Sequence[str],
     kind: str = "upstream",
     seeds: Sequence[int] = (0,),
@@ -59,14 +68,14 @@ def make_splits(
 ) -> list[Split]:
     """The splits of a spec: ``upstream`` (one), ``seeded`` (one per seed), ``kfold`` (seeds x
     folds) or ``ood`` (leave one family out: train on the other selected families)."""
-    fam = data.families
-    rows = {f: np.flatnonzero(fam == f) for f in families}
+    by_family = family_rows_of(data)
+    rows = {f: by_family[f] for f in families}
+    n = data.n_prompts
     if kind == "upstream":
-        mask = upstream_split(fam)
-        return [masked_split("upstream", 42, rows, mask)]
+        return [masked_split("upstream", 42, rows, upstream_train(by_family, n))]
     if kind == "seeded":
         return [
-            masked_split(f"seeded-{s}", s, rows, seeded_split(fam, s, train_fraction))
+            masked_split(f"seeded-{s}", s, rows, seeded_train(by_family, n, s, train_fraction))
             for s in seeds
         ]
     if kind == "kfold":
@@ -97,6 +106,29 @@ def make_splits(
             )
         ]
     raise ValueError(f"split kind must be one of {list(SPLIT_KINDS)} (got {kind!r})")
+
+
+def cap_train(split: Split, most: int) -> Split:
+    """``split`` with each family's training rows cut to a seeded sample of ``most`` (in row
+    order) where it has more; ``most = 0``: unchanged. The sample depends on the split's seed and
+    the family's position only, so every executor fits on the same rows.
+
+    >>> s = Split("s", 0, train={"a": np.arange(10), "b": np.arange(3)}, test={"a": [], "b": []})
+    >>> t = cap_train(s, 4)
+    >>> len(t.train["a"]), t.train["b"].tolist()
+    (4, [0, 1, 2])
+    """
+    if not most:
+        return split
+    train = {}
+    for j, (fam, rows) in enumerate(split.train.items()):
+        if len(rows) > most:
+            pick = np.random.default_rng([split.seed, j, most]).choice(
+                len(rows), most, replace=False
+            )
+            rows = rows[np.sort(pick)]
+        train[fam] = rows
+    return Split(split.name, split.seed, train=train, test=split.test)
 
 
 def masked_split(name: str, seed: int, rows: dict[str, np.ndarray], train: np.ndarray) -> Split:

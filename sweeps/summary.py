@@ -55,14 +55,18 @@ class Results:
 def single_model_ranges(
     data: RoutingData, splits: Sequence[Split]
 ) -> dict[tuple[str, str], tuple[float, float]]:
-    """Per (split, family): the cheapest and dearest single model's mean cost on the test rows."""
-    out = {}
-    for sp in splits:
-        for fam, rows in sp.test.items():
-            if len(rows):
-                mc = np.nanmean(data.cost[rows], axis=0)
-                out[(sp.name, fam)] = (float(mc.min()), float(mc.max()))
-    return out
+    """Per (split, family): the cheapest and dearest single model's mean cost on the test rows
+    (:func:`~routerbench.sweeps.cells.split_mean_costs`)."""
+    from routerbench.sweeps.cells import split_mean_costs
+
+    return cost_ranges(split_mean_costs(data, splits))
+
+
+def cost_ranges(
+    means: dict[tuple[str, str], np.ndarray],
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """Per (split, family): the lowest and highest of the models' mean costs."""
+    return {pair: (float(np.min(mc)), float(np.max(mc))) for pair, mc in means.items()}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class _Curve:
     split: str
     family: str
     cell: Cell
+    point_rows: np.ndarray  # its rows of the points table
     cost: np.ndarray  # the curve's points (the exact path's where there is one)
     quality: np.ndarray
     grid: tuple[np.ndarray, np.ndarray]  # the grid's points (mean cost, quality per knob)
@@ -100,7 +105,6 @@ def _entries(results: Sequence[CellResult], points: pd.DataFrame, confidence: fl
     """The curves' ingredients per (cell, family); fills the points' interval columns."""
     cost_mean, quality_mean = points["cost_mean"].to_numpy(), points["quality_mean"].to_numpy()
     cost_sum, counts = points["cost_sum"].to_numpy(), points["n"].to_numpy()
-    bounds = np.full((len(points), 4), np.nan)  # cost_lo, cost_hi, quality_lo, quality_hi
     entries = []
     start = 0  # the points rows of result r are rows start .. start + len(r.rows) - 1
     for r in results:
@@ -120,15 +124,12 @@ def _entries(results: Sequence[CellResult], points: pd.DataFrame, confidence: fl
             c, q = r.exact.get(str(fam), grid)
             n = int(counts[ok[0]])
             boot, kept, excluded = _replicates(r.boot.get(str(fam)), n)
-            if boot is not None:  # percentile intervals: inside the ranges (see interval)
-                cost_ci = interval(boot[0], confidence, bounds=COST)
-                quality_ci = interval(boot[1], confidence, bounds=QUALITY)
-                bounds[ok] = np.column_stack([*cost_ci, *quality_ci])
             entries.append(
                 _Curve(
                     r.cell.split,
                     str(fam),
                     r.cell,
+                    ok,
                     c,
                     q,
                     grid,
@@ -140,9 +141,34 @@ def _entries(results: Sequence[CellResult], points: pd.DataFrame, confidence: fl
                 )
             )
         start += len(r.rows)
+    bounds = np.full((len(points), 4), np.nan)  # cost_lo, cost_hi, quality_lo, quality_hi
+    have = [(e.point_rows, e.boot) for e in entries if e.boot is not None]
+    # percentile intervals: inside the ranges (see interval)
+    cost_ci = _intervals([b[0] for _, b in have], confidence, COST)
+    quality_ci = _intervals([b[1] for _, b in have], confidence, QUALITY)
+    for (ok, _), c_ci, q_ci in zip(have, cost_ci, quality_ci, strict=True):
+        bounds[ok] = np.column_stack([*c_ci, *q_ci])
     for j, col in enumerate(("cost_lo", "cost_hi", "quality_lo", "quality_hi")):
         points[col] = bounds[:, j]
     return entries
+
+
+def _intervals(
+    samples: Sequence[np.ndarray], confidence: float, bounds: tuple[float, float]
+) -> list[np.ndarray]:
+    """``interval(s, confidence, bounds=bounds)`` of each of ``samples`` (replicates along axis
+    0), with one quantile call per number of replicates: column by column the same numbers."""
+    out: list[np.ndarray] = [np.empty(0)] * len(samples)
+    by_len: dict[int, list[int]] = {}
+    for i, s in enumerate(samples):
+        by_len.setdefault(len(s), []).append(i)
+    for idx in by_len.values():
+        cols = [samples[i].reshape(len(samples[i]), -1) for i in idx]
+        ci = interval(np.hstack(cols), confidence, bounds=bounds)
+        ends = np.cumsum([c.shape[1] for c in cols])
+        for i, c, end in zip(idx, cols, ends, strict=True):
+            out[i] = ci[:, end - c.shape[1] : end].reshape(2, *samples[i].shape[1:])
+    return out
 
 
 def summarize(
@@ -166,11 +192,9 @@ def summarize(
             c_min, c_max = common_range(hulls)
         else:
             c_min, c_max = ranges[(split, fam)]
-        part = [
-            _curve_row(e, hull, c_min, c_max, confidence)
-            for e, hull in zip(group, hulls, strict=True)
-        ]
-        _upstream(group, part)
+        part = [_curve_row(e, hull, c_min, c_max) for e, hull in zip(group, hulls, strict=True)]
+        _replicate_columns(group, part, c_min, c_max, confidence)
+        _upstream(group, hulls, part)
         gap_closed(part, confidence)
         rows += part
     curves = pd.DataFrame(rows, columns=[c for c in CURVE_COLUMNS if c not in ("kind", "label")])
@@ -179,7 +203,9 @@ def summarize(
     return Results(points=points, curves=curves[CURVE_COLUMNS])
 
 
-def _upstream(group: list[_Curve], rows: list[dict[str, Any]]) -> None:
+def _upstream(
+    group: list[_Curve], hulls: list[tuple[np.ndarray, np.ndarray]], rows: list[dict[str, Any]]
+) -> None:
     """The original's calc_AIQ on the grid's points in its unit (cost sums), and its formula on
     the exact paths' points (mean cost), over the routers the original has: not the frontier."""
     theirs = [i for i, e in enumerate(group) if e.cell.router != "frontier"]
@@ -189,7 +215,9 @@ def _upstream(group: list[_Curve], rows: list[dict[str, Any]]) -> None:
     if not theirs:
         return
     up, notes = aiq_upstream([(group[i].grid_sum, group[i].grid[1]) for i in theirs])
-    up_path = aiq_upstream_path([(group[i].cost, group[i].quality) for i in theirs])
+    up_path = aiq_upstream_path(
+        [(group[i].cost, group[i].quality) for i in theirs], [hulls[i] for i in theirs]
+    )
     for j, i in enumerate(theirs):
         rows[i].update(aiq_upstream=up[j], aiq_upstream_note=notes[j], aiq_upstream_path=up_path[j])
 
@@ -202,15 +230,11 @@ def _spread(kept: np.ndarray, values: np.ndarray) -> list[float]:
 
 
 def _curve_row(
-    e: _Curve,
-    hull: tuple[np.ndarray, np.ndarray],
-    c_min: float,
-    c_max: float,
-    confidence: float,
+    e: _Curve, hull: tuple[np.ndarray, np.ndarray], c_min: float, c_max: float
 ) -> dict[str, Any]:
-    """One curves row: the hull, AIQ and max quality, with their intervals and replicates."""
+    """One curves row: the hull, AIQ and max quality; no intervals or replicates yet."""
     qmax, cmax = max_quality(e.cost, e.quality)
-    row = {
+    return {
         "cell_id": e.cell.cell_id,
         "family": e.family,
         "split": e.split,
@@ -234,25 +258,65 @@ def _curve_row(
         "aiq_reps": [],
         "max_quality_reps": [],
     }
-    if e.boot is not None and e.kept is not None:
-        # Percentile intervals of the replicates, computed on the grid's points. Where the
-        # estimate comes from an exact path (which the grid only samples), the interval is
-        # moved from the grid's estimate to the exact one by recentre: it stays in [0, 1] and
-        # holds the exact estimate whenever the grid's interval held the grid's. The stored
-        # replicates are shifted by the same difference, for paired comparisons.
-        reps = aiq_rows(*e.boot, c_min, c_max)
-        grid_aiq = aiq(*ndch(*e.grid), c_min, c_max)
-        ci = interval(reps, confidence, bounds=QUALITY)
-        row["aiq_lo"], row["aiq_hi"] = recentre(ci, grid_aiq, row["aiq"], QUALITY).tolist()
-        row["aiq_reps"] = _spread(e.kept, reps + (row["aiq"] - grid_aiq))
-        mq_reps = e.boot[1].max(axis=1)
-        grid_max = float(e.grid[1].max())
-        mq = interval(mq_reps, confidence, bounds=QUALITY)
+
+
+def _aiq_blocks(
+    blocks: Sequence[tuple[np.ndarray, np.ndarray]], c_min: float, c_max: float
+) -> list[np.ndarray]:
+    """``aiq_rows(cost, quality, c_min, c_max)`` of each block ``[rows, K]``, with one call per
+    K: row by row the same numbers."""
+    out: list[np.ndarray] = [np.empty(0)] * len(blocks)
+    by_width: dict[int, list[int]] = {}
+    for i, (cost, _) in enumerate(blocks):
+        by_width.setdefault(cost.shape[1], []).append(i)
+    for idx in by_width.values():
+        values = aiq_rows(
+            np.vstack([blocks[i][0] for i in idx]),
+            np.vstack([blocks[i][1] for i in idx]),
+            c_min,
+            c_max,
+        )
+        ends = np.cumsum([len(blocks[i][0]) for i in idx])
+        for i, end in zip(idx, ends, strict=True):
+            out[i] = values[end - len(blocks[i][0]) : end]
+    return out
+
+
+def _replicate_columns(
+    group: list[_Curve], rows: list[dict[str, Any]], c_min: float, c_max: float, confidence: float
+) -> None:
+    """The AIQ and max-quality intervals and replicates of the rows whose curve has replicates,
+    in place, for a whole family at once (see :func:`_aiq_blocks` and :func:`_intervals`).
+
+    Percentile intervals of the replicates, computed on the grid's points. Where the estimate
+    comes from an exact path (which the grid only samples), the interval is moved from the grid's
+    estimate to the exact one by recentre: it stays in [0, 1] and holds the exact estimate
+    whenever the grid's interval held the grid's. The stored replicates are shifted by the same
+    difference, for paired comparisons.
+    """
+    have = [
+        (rows[i], e, e.boot, e.kept)
+        for i, e in enumerate(group)
+        if e.boot is not None and e.kept is not None
+    ]
+    blocks = []
+    for _, e, boot, _ in have:  # each curve's replicates, then its grid's points as one row
+        blocks += [boot, (e.grid[0][None], e.grid[1][None])]
+    values = _aiq_blocks(blocks, c_min, c_max)
+    aiq_ci = _intervals(values[0::2], confidence, QUALITY)
+    mq_reps = [boot[1].max(axis=1) for _, _, boot, _ in have]
+    mq_ci = _intervals(mq_reps, confidence, QUALITY)
+    for (row, e, _, kept), reps, grid, a_ci, mq, m_ci in zip(
+        have, values[0::2], values[1::2], aiq_ci, mq_reps, mq_ci, strict=True
+    ):
+        grid_aiq = float(grid[0])
+        row["aiq_lo"], row["aiq_hi"] = recentre(a_ci, grid_aiq, row["aiq"], QUALITY).tolist()
+        row["aiq_reps"] = _spread(kept, reps + (row["aiq"] - grid_aiq))
+        grid_max, qmax = float(e.grid[1].max()), row["max_quality"]
         row["max_quality_lo"], row["max_quality_hi"] = recentre(
-            mq, grid_max, qmax, QUALITY
+            m_ci, grid_max, qmax, QUALITY
         ).tolist()
-        row["max_quality_reps"] = _spread(e.kept, mq_reps + (qmax - grid_max))
-    return row
+        row["max_quality_reps"] = _spread(kept, mq + (qmax - grid_max))
 
 
 def gap_closed(
@@ -268,6 +332,7 @@ def gap_closed(
     zero = next((r for r in rows if r["router"] == "zero" and '"fitted"' in r["params"]), None)
     zero = zero or next((r for r in rows if r["router"] == "zero"), None)
     front = next((r for r in rows if r["router"] == "frontier"), None)
+    todo: list[tuple[dict[str, Any], np.ndarray]] = []  # rows with an interval, their values
     for row in rows:
         row.update(aiq_frontier=np.nan, gap_closed=np.nan, gap_closed_lo=np.nan)
         row["gap_closed_hi"] = np.nan
@@ -286,7 +351,10 @@ def gap_closed(
             g = np.where(f > z, (a - z) / (f - z), np.nan)
         g = g[np.isfinite(g)]
         if len(g) >= 2:
-            row["gap_closed_lo"], row["gap_closed_hi"] = interval(g, confidence).tolist()
+            todo.append((row, g))
+    gaps = _intervals([g for _, g in todo], confidence, (-math.inf, math.inf))
+    for (row, _), ci in zip(todo, gaps, strict=True):
+        row["gap_closed_lo"], row["gap_closed_hi"] = ci.tolist()
 
 
 LIST_COLUMNS = ("hull_cost", "hull_quality", "aiq_reps", "max_quality_reps")

@@ -380,6 +380,7 @@ class TestRerunRules:
         url = str(tmp_path / "a.parquet")
         io.save(base, url)
         argv = ["run", spec, "--data", url, "--out", str(tmp_path / "o"), "--no-plots"]
+        argv += ["--workers", "1"]  # cells evaluated in this process, where fit is patched
         original = reference.Oracle.fit
 
         def broken(self: object, train: object) -> None:

@@ -32,10 +32,12 @@ from routerbench.cluster.ray_connect import LOCAL_ENV, environ
 from routerbench.cluster.ray_executor import RayExecutor, make_executor
 from routerbench.cluster.ray_layout import assign_blocks, plan_shards
 from routerbench.engine import io, synth
+from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import ClusterError, RouterError, UsageError
 from routerbench.engine.evaluate import BLOCK
+from routerbench.engine.rowgroups import ParquetRows
 from routerbench.sweeps.cells import CellResult
-from routerbench.sweeps.execute import Plan, plan, run_grid
+from routerbench.sweeps.execute import Plan, load_data, open_data, plan, run_grid
 from routerbench.sweeps.spec import Spec, parse
 from routerbench.sweeps.summary import Results, single_model_ranges, summarize
 
@@ -72,9 +74,10 @@ def _timeout() -> Iterator[None]:
 
 
 # -------------------------------------------------------------------------- data and Ray
-def make_spec(bootstrap: int = 20, knn_k: int = 10) -> Spec:
+def make_spec(bootstrap: int = 20, knn_k: int = 10, **split: Any) -> Spec:
     return parse(
         {
+            "split": split,
             "routers": [
                 {"name": "single", "grid": {"model": ["gpt-4-1106-preview", "claude-v1"]}},
                 {"name": "oracle"},
@@ -280,6 +283,40 @@ class TestFailedCells:
         p = plan(spec, data)
         with make_executor(shards=2, quiet=True) as ex, pytest.raises(RouterError, match="k=40"):
             run_grid(spec, p, executor=ex, fail_fast=True)
+
+
+class TestActorsReadTheirRows:
+    def test_parquet_path_equals_in_process(
+        self, data, local_ray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """From a Parquet file the driver holds only the footer (never loads the table: io.load
+        is broken in this process); actors read their row groups and fit tasks their training
+        rows; points and curves equal the in-process run on the loaded file, bit for bit, with
+        the training sets capped by split.max_train on both paths."""
+        url = str(tmp_path / "d.parquet")
+        src = str(tmp_path / "src.parquet")
+        io.save(data, src)
+        with contextlib.redirect_stdout(io_text.StringIO()):
+            assert main(["data", "convert", src, url]) == 0  # row groups by family
+        spec = make_spec(max_train=900)
+        expected = run_grid(spec, plan(spec, load_data(spec, url)))
+        with make_executor(shards=3, quiet=True) as ex:
+            p = plan(spec, open_data(spec, url))
+            assert isinstance(p.data, ParquetRows)
+            assert max(len(r) for r in p.splits[0].train.values()) == 900
+            monkeypatch.setattr(io, "load", _refuse)
+            got = run_grid(spec, p, executor=ex)
+        assert_same(expected, got)
+
+    def test_long_table_is_loaded(self, tmp_path: Path) -> None:
+        """A Parquet file in another layout (a long table) is loaded by this process."""
+        url = str(tmp_path / "long.parquet")
+        io.save(synth.generate(300, 0, with_text=False), url, format="long")
+        assert isinstance(open_data(make_spec(), url), RoutingData)
+
+
+def _refuse(*a: object, **k: object) -> None:
+    raise AssertionError("the driver loaded the table")
 
 
 @pytest.fixture(scope="module")
