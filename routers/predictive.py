@@ -7,8 +7,6 @@ also describes the cost terms and the features they read).
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,6 +30,13 @@ __all__ = ["KNNRouter", "LinearRouter", "MLPRouter"]
 
 # The hyperparameters every predictive router has.
 _COMMON = {"cost_model": Options(COST_MODELS), "feature_dim": Interval(int, 1), "seed": SEED}
+
+
+def _work_group(self: Any) -> str:
+    """Predictive routers with the same ``feature_dim`` and ``seed`` fit the same text featurizer
+    on a family's prompts (memoised per process), and KNN routers share neighbour searches: an
+    executor evaluates such cells in one process."""
+    return f"predictive|feature_dim={self.feature_dim}|seed={self.seed}"
 
 
 # ------------------------------------------------------------------------------------ KNN
@@ -90,13 +95,7 @@ class KNNRouter(Router):
     }
     example: ClassVar[dict[str, Any]] = {"k": 5}
 
-    def work_group(self) -> str:
-        """Every hyperparameter but ``k``, as a stable key: cells whose routers share a work
-        group can share neighbour searches, so an executor should evaluate them in the same
-        process."""
-        params = dataclasses.asdict(self)
-        del params["k"]
-        return "knn|" + json.dumps(params, sort_keys=True, separators=(",", ":"))
+    work_group = _work_group
 
     @one_blas_thread()
     def fit(self, train: RoutingData) -> FittedPredictive:
@@ -141,6 +140,7 @@ class MLPRouter(Router):
         **_COMMON,
     }
     example: ClassVar[dict[str, Any]] = {"hidden": (16,), "max_iter": 60}
+    work_group = _work_group
 
     @one_blas_thread()
     def fit(self, train: RoutingData) -> FittedPredictive:
@@ -187,6 +187,7 @@ class LinearRouter(Router):
         "C": Interval(float, 0, closed="neither"),
         **_COMMON,
     }
+    work_group = _work_group
 
     @one_blas_thread()
     def fit(self, train: RoutingData) -> FittedPredictive:

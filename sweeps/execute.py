@@ -8,8 +8,9 @@ business: in this process by default, or on Ray (``routerbench.cluster``), with 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import as_completed
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import DataError, RouterError, SpecError
-from routerbench.engine.parallel import current_workers, pool, total_memory
+from routerbench.engine.parallel import current_workers, pool, total_memory, workers
 from routerbench.engine.rowgroups import ParquetRows
 from routerbench.routers.base import check_data
 from routerbench.sweeps.cells import (
@@ -177,33 +178,58 @@ def local_executor(
     data: Data, cells: Sequence[Cell], splits: dict[str, Split], opts: dict[str, Any]
 ) -> Iterable[CellResult]:
     """Evaluate cells in this process, one after another; inside
-    :func:`~routerbench.engine.parallel.workers` (``n > 1``), as (cells, family) units on ``n``
-    worker processes that each hold the data (:func:`units`). Each unit runs the same function
-    (:func:`~routerbench.sweeps.cells.evaluate_family`) on one BLAS thread, so the numbers do not
-    depend on the number of workers. Cells are yielded as their last family comes in."""
+    :func:`~routerbench.engine.parallel.workers` (``n > 1``), as (cells, family) units
+    (:func:`units`) on this process and ``n - 1`` worker processes that each hold the data, this
+    one working on the next unit while the workers start and between collecting their answers.
+    Each unit runs the same function (:func:`~routerbench.sweeps.cells.evaluate_family`) on one
+    BLAS thread, so the numbers do not depend on the number of workers. Cells are yielded as
+    their last family comes in."""
     data = in_memory(data)
-    todo = units(cells, splits)
+    todo = deque(units(cells, splits))
     n = min(current_workers(), len(todo))
     if n <= 1:
         for cell in cells:
             yield evaluate_cell(data, cell, splits[cell.split], **opts)
         return
     parts: dict[int, dict[str, CellResult]] = {}
-    ex = pool(n, _hold, (data,))
+    ex = pool(n - 1, _hold, (data,))
+    inflight: dict[Future[list[CellResult]], str] = {}
     try:
-        futures = {ex.submit(_unit, g, fam, tr, te, opts): fam for g, fam, tr, te in todo}
-        for done in as_completed(futures):
-            for part in done.result():
-                got = parts.setdefault(part.cell.index, {})
-                got[futures[done]] = part
-                split = splits[part.cell.split]
-                if len(got) == len(split.evaluated()):
-                    res = CellResult(part.cell)
-                    for fam, _, _ in split.evaluated():  # families in the split's order
-                        res.add(got[fam])
-                    yield res
+        while todo or inflight:
+            while todo and len(inflight) < 2 * (n - 1):  # the workers' queue kept short
+                group, fam, train, test = todo.popleft()
+                inflight[ex.submit(_unit, group, fam, train, test, opts)] = fam
+            if todo:
+                group, fam, train, test = todo.popleft()
+                with workers(1):  # no processes of its own
+                    here = [evaluate_family(data, c, fam, train, test, **opts) for c in group]
+                yield from _gather(parts, splits, fam, here)
+                done = [f for f in inflight if f.done()]
+            else:
+                done = [next(as_completed(inflight))]
+            for f in done:
+                yield from _gather(parts, splits, inflight.pop(f), f.result())
     finally:  # done, failed (fail_fast) or abandoned: no worker outlives the call
         ex.shutdown(wait=False, kill_workers=True)
+
+
+def _gather(
+    parts: dict[int, dict[str, CellResult]],
+    splits: dict[str, Split],
+    family: str,
+    results: list[CellResult],
+) -> Iterator[CellResult]:
+    """Take in the parts of one family; yield each cell whose families are all in."""
+    for part in results:
+        got = parts.setdefault(part.cell.index, {})
+        got[family] = part
+        split = splits[part.cell.split]
+        if len(got) == len(split.evaluated()):
+            res = CellResult(part.cell)
+            for fam, _, _ in split.evaluated():  # families in the split's order
+                res.add(got[fam])
+            del parts[part.cell.index]
+            yield res
 
 
 def units(
@@ -211,16 +237,17 @@ def units(
 ) -> list[tuple[list[Cell], str, np.ndarray, np.ndarray]]:
     """The work of ``cells`` as units: (cells, family, train rows, test rows), one per family of
     each group of cells on one split that share work (:meth:`Router.work_group`; else each cell
-    alone), in cell order."""
+    alone); the largest first (cells x prompts), so that no large unit is left for last."""
     groups: dict[tuple[str, str | int], list[Cell]] = {}
     for cell in cells:
         key = cell.build().work_group()
         groups.setdefault((cell.split, key if key is not None else cell.index), []).append(cell)
-    return [
+    todo = [
         (group, fam, train, test)
         for (split, _), group in groups.items()
         for fam, train, test in splits[split].evaluated()
     ]
+    return sorted(todo, key=lambda u: -len(u[0]) * (len(u[2]) + len(u[3])))
 
 
 _DATA: list[RoutingData] = []  # in a pool worker: the data set it holds
