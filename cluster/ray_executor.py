@@ -77,7 +77,6 @@ class _Layout:
     data: RoutingData | ParquetRows
     splits: dict[str, Split]
     keys: dict[tuple[str, str], int]  # (split, family) -> pair key
-    n_blocks: dict[int, int]
     holders: dict[int, list[int]]  # pair key -> slots holding blocks of it
     test_refs: dict[int, Any]  # pair key -> the pair's test rows (global)
     slots: list[_Slot]
@@ -192,7 +191,7 @@ class RayExecutor:
             missing = [n for n in self.nodes if n not in _alive_nodes()]
             if missing:
                 raise UsageError(f"nodes: {missing[0]!r} is not an alive Ray node id")
-        keys, n_blocks, parts = plan_shards(used, n_actors)
+        keys, _, parts = plan_shards(used, n_actors)
         holders: dict[int, list[int]] = {}
         for j, part in enumerate(parts):
             for key in part:
@@ -205,7 +204,7 @@ class RayExecutor:
             node = self.nodes[j % len(self.nodes)] if self.nodes else None
             source = (data, rows_j) if isinstance(data, ParquetRows) else data.take(rows_j)
             slots.append(_Slot(ray.put((source, plan)), node))
-        lay = _Layout(data, dict(used), keys, n_blocks, holders, test_refs, slots)
+        lay = _Layout(data, dict(used), keys, holders, test_refs, slots)
         for slot in slots:
             self._start(slot)
         ray.get([s.actor.ready.remote() for s in slots])

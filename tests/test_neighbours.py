@@ -229,9 +229,12 @@ class TestKNNRouter:
         assert (SHARED.searches, SHARED.hits) == (1, 2)
 
     def test_work_group(self) -> None:
-        """Every hyperparameter but k, stable; differs where another hyperparameter does."""
+        """KNN cells that differ in k or metric, and MLP or linear cells with the same features
+        (feature_dim, seed), are one work group; other features are another."""
+        from routerbench.routers.predictive import LinearRouter, MLPRouter
+
         group = KNNRouter(k=5).work_group()
-        assert group == KNNRouter(k=40).work_group()
-        assert group == 'knn|{"cost_model":"expected","feature_dim":64,"metric":"cosine","seed":0}'
-        assert KNNRouter(k=5, metric="euclidean").work_group() != group
+        assert group == KNNRouter(k=40, metric="euclidean").work_group()
+        assert group == MLPRouter(seed=0).work_group() == LinearRouter(seed=0).work_group()
         assert KNNRouter(k=5, seed=1).work_group() != group
+        assert KNNRouter(k=5, feature_dim=8).work_group() != group

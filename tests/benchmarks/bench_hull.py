@@ -7,28 +7,17 @@ every comparison also checks that both sides found the same hull.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from timing import best_of  # tests/benchmarks/timing.py (scripts run from this folder)
 
 from routerbench.engine import metrics
 from routerbench.engine.metrics import hull_value, ndch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_metrics import upstream_hull  # plain re-implementation, O(n^3) Python
-
-
-def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def naive_ndch(cost: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,27 +16,16 @@ sets agree with scikit-learn's at k = 40 (1.0 expected: random data has no ties)
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_info, threadpool_limits
+from timing import best_of  # tests/benchmarks/timing.py (scripts run from this folder)
 
 from routerbench.engine.evaluate import one_blas_thread
 from routerbench.engine.neighbours import SHARED, Index
 
 KS = (5, 10, 40)
-
-
-def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def old_way(train: np.ndarray, test: np.ndarray, metric: str) -> list[np.ndarray]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib.resources import files
-from typing import Any
 from unittest import mock
 
 import numpy as np
 import pandas as pd
+from timing import best_of  # tests/benchmarks/timing.py (scripts run from this folder)
 
 from routerbench.engine.bootstrap import interval
 from routerbench.engine.data import RoutingData
@@ -52,15 +52,6 @@ def naive_intervals(
 ) -> list[np.ndarray]:
     """The old intervals: one quantile call per curve."""
     return [interval(s, confidence, bounds=bounds) for s in samples]
-
-
-def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def main() -> None:
