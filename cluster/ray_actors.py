@@ -66,7 +66,16 @@ def _rows(source: RoutingData | tuple[ParquetRows, np.ndarray]) -> RoutingData:
 
 
 def peak_rss() -> int:
-    """This process's peak resident memory in bytes."""
+    """This process's peak resident memory in bytes: Linux's ``VmHWM`` (since the process
+    started its program; ``ru_maxrss`` would carry a forking parent's peak across exec), else
+    ``getrusage``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 

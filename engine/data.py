@@ -189,46 +189,62 @@ def _outcome_arrays(
     return q, c, models
 
 
+CHECK_ROWS = 65_536  # rows checked at a time: the checks' scratch stays small for any table
+
+
 def _check_outcomes(src: str, q: np.ndarray, c: np.ndarray, models: tuple[str, ...]) -> None:
     """Quality in [0, 1] (or NaN) and not subnormal; cost finite, >= 0, NaN only where quality
-    is NaN, and small enough that any sum of costs stays finite."""
-    qfin = q[~np.isnan(q)]
-    if qfin.size and (qfin.min() < 0.0 or qfin.max() > 1.0):
-        bad = np.argwhere((q < 0) | (q > 1))[0]
+    is NaN, and small enough that any sum of costs stays finite. Checked ``CHECK_ROWS`` rows at
+    a time."""
+    largest = 0.0
+    for lo in range(0, len(q), CHECK_ROWS):
+        part = slice(lo, lo + CHECK_ROWS)
+        largest = max(largest, _check_rows(src, q[part], c[part], models, lo))
+    if largest * c.size >= np.finfo(np.float64).max:  # any sum of costs must stay finite
         raise DataError(
-            f"{src}: quality must lie in [0, 1], model {models[bad[1]]!r} has "
-            f"{q[bad[0], bad[1]]!r} at prompt row {bad[0]}"
+            f"{src}: costs up to {largest:.3g} over {c.size} outcomes can sum past float64's "
+            "range; expected costs in USD per prompt"
         )
+
+
+def _check_rows(
+    src: str, q: np.ndarray, c: np.ndarray, models: tuple[str, ...], first: int
+) -> float:
+    """:func:`_check_outcomes` on rows ``first, first + 1, ...``; their largest known cost."""
+    with np.errstate(invalid="ignore"):
+        if (np.nanmin(q, initial=0.0) < 0.0) or (np.nanmax(q, initial=1.0) > 1.0):
+            bad = np.argwhere((q < 0) | (q > 1))[0]
+            raise DataError(
+                f"{src}: quality must lie in [0, 1], model {models[bad[1]]!r} has "
+                f"{q[bad[0], bad[1]]!r} at prompt row {first + bad[0]}"
+            )
     if np.isinf(c).any():
         bad = np.argwhere(np.isinf(c))[0]
-        raise DataError(f"{src}: cost must be finite, model {models[bad[1]]!r} row {bad[0]}")
+        raise DataError(
+            f"{src}: cost must be finite, model {models[bad[1]]!r} row {first + bad[0]}"
+        )
     neg = c < 0
     if neg.any():
         bad = np.argwhere(neg)[0]
         raise DataError(
             f"{src}: cost must be >= 0, model {models[bad[1]]!r} has {c[bad[0], bad[1]]!r} "
-            f"at prompt row {bad[0]}"
-        )
-    largest = float(np.nanmax(c)) if not np.isnan(c).all() else 0.0
-    if largest * c.size >= np.finfo(np.float64).max:  # any sum of costs must stay finite
-        raise DataError(
-            f"{src}: costs up to {largest:.3g} over {c.size} outcomes can sum past float64's "
-            "range; expected costs in USD per prompt"
+            f"at prompt row {first + bad[0]}"
         )
     tiny = (q > 0) & (q < np.finfo(np.float64).tiny)
     if tiny.any():
         bad = np.argwhere(tiny)[0]
         raise DataError(
             f"{src}: quality {q[bad[0], bad[1]]!r} of model {models[bad[1]]!r} at prompt row "
-            f"{bad[0]} is subnormal: expected a score in [0, 1] (a damaged file?)"
+            f"{first + bad[0]} is subnormal: expected a score in [0, 1] (a damaged file?)"
         )
     nan_cost = np.isnan(c) & ~np.isnan(q)
     if nan_cost.any():
         bad = np.argwhere(nan_cost)[0]
         raise DataError(
             f"{src}: cost is NaN where quality is known, model {models[bad[1]]!r} "
-            f"row {bad[0]} (NaN cost is allowed only for a missing outcome)"
+            f"row {first + bad[0]} (NaN cost is allowed only for a missing outcome)"
         )
+    return 0.0 if np.isnan(c).all() else float(np.nanmax(c))
 
 
 def _check_strings(
@@ -405,6 +421,25 @@ class RoutingData:
                 out = sel(value) if isinstance(value, np.ndarray) else value
                 object.__setattr__(new, f.name, out)
         object.__setattr__(new, "_keys", {d: k[idx] for d, k in self._keys.items()})
+        return new
+
+    @classmethod
+    def joined(cls, like: RoutingData, arrays: dict[str, np.ndarray]) -> RoutingData:
+        """Rows of several validated parts with ``like``'s models and labels, given as ``arrays``
+        (field -> every part's rows filled into one array, taken, not copied): the checks each
+        part passed hold for the whole except that prompt ids stay unique, which is checked
+        here. Reads a large table piece by piece in little extra memory."""
+        pids = arrays["prompt_ids"]
+        if len(set(pids)) != len(pids):
+            _check_strings(like.source, len(pids), pids, pids, pids, None)  # names the repeat
+        new = object.__new__(cls)
+        for f in dataclasses.fields(like):
+            if f.init:
+                value = arrays.get(f.name, getattr(like, f.name))
+                if isinstance(value, np.ndarray) and value.dtype != object:
+                    value.setflags(write=False)
+                object.__setattr__(new, f.name, value)
+        object.__setattr__(new, "_keys", {})
         return new
 
     def keys(self, domain: bytes = b"") -> np.ndarray:

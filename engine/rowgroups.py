@@ -290,8 +290,8 @@ class ParquetRows:
         """The data of ``rows`` (increasing row indices), in that order: equal, field by field,
         to ``io.load(url).take(rows)``. Reads only the row groups that hold them (all columns),
         one at a time, and checks what it reads as :func:`routerbench.engine.io.load` does. The
-        memory is the result's and one row group's, and while the result is built a copy of its
-        quality and cost (:class:`RoutingData` copies them)."""
+        memory is the result's and one row group's (the parts are checked as read and joined
+        without a copy, :meth:`RoutingData.joined`)."""
         idx = self._rows(rows)
         bounds = self.row_group_bounds
         groups = np.searchsorted(bounds, idx, side="right") - 1
@@ -315,15 +315,8 @@ class ParquetRows:
                             arrays[name] = np.empty((len(idx), *value.shape[1:]), value.dtype)
                         arrays[name][done : done + len(value)] = value
                 done += part.n_prompts
-        fields: dict[str, Any] = {name: arrays.pop(name, None) for name in _COLUMN}
         try:
-            return RoutingData(
-                models=part.models,
-                source=part.source,
-                synthetic=part.synthetic,
-                features_source=part.features_source,
-                **fields,
-            )
+            return RoutingData.joined(part, arrays)
         except DataError as exc:  # rows of two row groups (a repeated prompt id): name the file
             raise DataError(f"{self.url}: {exc}") from None
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -71,6 +70,7 @@ def spec(bootstrap: int) -> Any:
 
 def driver(url: str, bootstrap: int, out: str | None) -> None:
     """The measured run, in this (fresh) process: prints one JSON line."""
+    from routerbench.cluster.ray_actors import peak_rss
     from routerbench.cluster.ray_executor import make_executor
     from routerbench.sweeps.execute import open_data, plan, run_grid
 
@@ -105,10 +105,6 @@ def driver(url: str, bootstrap: int, out: str | None) -> None:
             }
         )
     )
-
-
-def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def fresh(*argv: str) -> dict[str, Any]:
@@ -172,24 +168,25 @@ def main() -> None:
 
 
 def same(url: Path, got: Path, bootstrap: int) -> bool:
+    """The in-process executor's tables on the loaded file, through the same Parquet round
+    trip, equal the ones the Parquet path wrote, bit for bit."""
     import pandas as pd
 
     from routerbench.sweeps.execute import load_data, plan, run_grid
 
     s = spec(bootstrap)
     res = run_grid(s, plan(s, load_data(s, str(url))))
-    try:
-        pd.testing.assert_frame_equal(
-            res.points.drop(columns="seconds"),
-            pd.read_parquet(got / "points.parquet").drop(columns="seconds"),
-            check_exact=True,
-        )
-        pd.testing.assert_frame_equal(
-            res.curves, pd.read_parquet(got / "curves.parquet"), check_exact=True
-        )
-    except AssertionError as e:
-        print(str(e)[:500])
-        return False
+    for name, frame in (("points", res.points), ("curves", res.curves)):
+        frame.to_parquet(got / f"in-process-{name}.parquet")
+        a = pd.read_parquet(got / f"in-process-{name}.parquet")
+        b = pd.read_parquet(got / f"{name}.parquet")
+        if name == "points":
+            a, b = a.drop(columns="seconds"), b.drop(columns="seconds")
+        try:
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+        except AssertionError as e:
+            print(f"{name}: {str(e)[:300]}")
+            return False
     return True
 
 
