@@ -27,6 +27,8 @@ from routerbench.engine.bootstrap import poisson_weights
 from routerbench.engine.data import RoutingData
 from routerbench.engine.errors import DataError, RouterError
 from routerbench.engine.evaluate import BLOCK, one_blas_thread
+from routerbench.engine.memo import Bounded
+from routerbench.engine.parallel import total_memory
 from routerbench.routers.base import Fitted, Router, create, params_json
 from routerbench.sweeps.split import Split
 from routerbench.sweeps.tree import Node, partial, root
@@ -153,6 +155,26 @@ def _error(e: BaseException) -> str:
     return f"{type(e).__name__}: {e} | {traceback.format_exc(limit=3)!r}"  # a bug: keep the trace
 
 
+# Training sets taken from a data set, by (data, rows): a family's training set serves every cell
+# fitted on it in this process (taking ~200,000 rows of 11 models and 32 features costs more
+# than most fits). Kept within an eighth of the machine's memory; the value holds the data, so
+# its id is not reused while the entry lives.
+_TRAIN_SETS: Bounded[tuple[int, int, bytes], tuple[RoutingData, RoutingData]] = Bounded(
+    32,
+    weigh=lambda v: v[1].cost.nbytes * 3 + 200 * v[1].n_prompts,
+    budget=(total_memory() or 8 << 30) // 8,
+)
+
+
+def training_set(data: RoutingData, rows: np.ndarray) -> RoutingData:
+    """``data.take(rows)``, taken once per process for the same data and rows."""
+    rows = np.asarray(rows)
+    if len(rows) == data.n_prompts:  # all of it (a Ray fit task's set): nothing to keep
+        return data.take(rows)
+    key = (id(data), len(rows), hashlib.sha1(rows.tobytes()).digest())
+    return _TRAIN_SETS.get(key, lambda: (data, data.take(rows)))[1]
+
+
 def fit_family(
     data: RoutingData,
     cell: Cell,
@@ -166,7 +188,7 @@ def fit_family(
     prompts reuses the fit). A failure is kept in ``error`` (raised with ``fail_fast``)."""
     t0 = time.perf_counter()
     try:
-        fitted = cell.build().fit(data.take(train_rows))
+        fitted = cell.build().fit(training_set(data, train_rows))
         knobs = np.asarray(
             cell.knobs if cell.knobs is not None else fitted.default_knobs(), dtype=np.float64
         )
