@@ -6,8 +6,10 @@ every core). Two kinds of work use them:
 
 - the in-process executor (:func:`routerbench.sweeps.execute.local_executor`) evaluates
   (cells, family) units on a :func:`pool` whose workers each hold the data set;
-- independent fits inside one unit evaluated here (one regressor per model,
-  ``routers.predictive``) go through :func:`map_fits`.
+- independent fits of one router (one regressor per model, ``routers.predictive``) go through
+  :func:`map_fits`, when the router is fitted directly inside ``workers(n)`` (a library call
+  such as :func:`routerbench.sweeps.cells.evaluate_cell`); inside the executor's units, which
+  already share the cores, they run one after another.
 
 Every fit and every reported product runs with BLAS on one thread
 (:func:`routerbench.engine.evaluate.one_blas_thread`), in a worker or here, so results are

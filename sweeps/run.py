@@ -164,7 +164,7 @@ def run(
     The output location is checked before anything is computed. A run found complete is read
     back (its inputs must be these) and nothing is evaluated; one left incomplete resumes from
     its stored cells; one complete but with failed cells is evaluated again. ``data`` and
-    ``features`` replace the spec's; ``workers``: processes for the per-model fits (default: as
+    ``features`` replace the spec's; ``workers``: the in-process executor's processes (default: as
     the surrounding :func:`~routerbench.engine.parallel.workers` block); ``force`` accepts a plan
     larger than this machine; ``progress`` receives progress lines (None: silent, no progress
     bar either). Failed cells are rows of the results (:meth:`RunOutcome.failure`), not errors.

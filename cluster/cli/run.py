@@ -134,8 +134,9 @@ RUN_ARGS = [
         "--workers",
         type=_positive,
         default=all_cores(),
-        help="processes for independent fits (one regressor per model); default: every core "
-        f"of this machine ({all_cores()}); the numbers do not depend on it",
+        help="processes the in-process executor evaluates (cells, family) units on, this one "
+        f"included; default: every core of this machine ({all_cores()}); 1: one process; the "
+        "numbers do not depend on it",
     ),
     Arg("--no-plots", action="store_true", help="skip the PNG plots"),
     Arg(
