@@ -20,10 +20,10 @@ from routerbench.cluster.ray_layout import array_bytes
 from routerbench.engine.data import RoutingData
 from routerbench.engine.evaluate import BLOCK
 from routerbench.engine.memo import Bounded
-from routerbench.engine.parallel import total_memory
 from routerbench.engine.rowgroups import ParquetRows
 from routerbench.sweeps import cells
 from routerbench.sweeps.cells import (
+    TRAIN_BUDGET,
     BlockStats,
     Cell,
     FamilyFit,
@@ -31,18 +31,15 @@ from routerbench.sweeps.cells import (
     cost_stats,
     n_blocks,
     shard_stats,
+    train_bytes,
 )
 from routerbench.sweeps.tree import Node, partial
 
 # Training sets a fit worker has unpickled (or read from Parquet), by object id. Unpickling one
 # (its prompt ids, eval names and families are Python strings) cost more than most fits, once per
 # (cell, family); kept, it is once per family and worker. The 16 most recently stored are kept,
-# within an eighth of the machine's memory.
-_TRAIN: Bounded[str, RoutingData] = Bounded(
-    16,
-    weigh=lambda d: d.cost.nbytes * 3 + 200 * d.n_prompts,
-    budget=(total_memory() or 8 << 30) // 8,
-)  # weight: a rough size (quality, cost, features; ~200 bytes of strings a prompt)
+# within the process's budget for training sets.
+_TRAIN: Bounded[str, RoutingData] = Bounded(16, weigh=train_bytes, budget=TRAIN_BUDGET)
 
 
 @ray.remote(num_cpus=1, num_returns=2)

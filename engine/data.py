@@ -247,6 +247,14 @@ def _check_rows(
     return 0.0 if np.isnan(c).all() else float(np.nanmax(c))
 
 
+def _check_unique(src: str, pids: np.ndarray) -> None:
+    """Prompt ids must be unique: a DataError naming the first repeated one."""
+    if len(set(pids)) != len(pids):
+        seen: set[str] = set()
+        dup = next(p for p in pids if p in seen or seen.add(p))  # type: ignore[func-returns-value]
+        raise DataError(f"{src}: prompt ids must be unique, {dup!r} is repeated")
+
+
 def _check_strings(
     src: str,
     n: int,
@@ -258,10 +266,7 @@ def _check_strings(
     """Prompt ids (unique), eval names, families (derived from the eval names if None) and
     prompts (if any) as object arrays of n texts."""
     pids = _as_str_array(prompt_ids, f"{src}: prompt_ids", n)
-    if len(set(pids)) != n:
-        seen: set[str] = set()
-        dup = next(p for p in pids if p in seen or seen.add(p))  # type: ignore[func-returns-value]
-        raise DataError(f"{src}: prompt ids must be unique, {dup!r} is repeated")
+    _check_unique(src, pids)
     evals = _as_str_array(eval_names, f"{src}: eval_names", n)
     fams = (
         families_of(evals) if families is None else _as_str_array(families, f"{src}: families", n)
@@ -429,15 +434,15 @@ class RoutingData:
         (field -> every part's rows filled into one array, taken, not copied): the checks each
         part passed hold for the whole except that prompt ids stay unique, which is checked
         here. Reads a large table piece by piece in little extra memory."""
-        pids = arrays["prompt_ids"]
-        if len(set(pids)) != len(pids):
-            _check_strings(like.source, len(pids), pids, pids, pids, None)  # names the repeat
+        _check_unique(like.source, arrays["prompt_ids"])
         new = object.__new__(cls)
         for f in dataclasses.fields(like):
             if f.init:
-                value = arrays.get(f.name, getattr(like, f.name))
-                if isinstance(value, np.ndarray) and value.dtype != object:
-                    value.setflags(write=False)
+                value = getattr(like, f.name)
+                if isinstance(value, np.ndarray):  # a per-prompt array: the joined rows
+                    value = arrays[f.name]
+                    if value.dtype != object:
+                        value.setflags(write=False)
                 object.__setattr__(new, f.name, value)
         object.__setattr__(new, "_keys", {})
         return new

@@ -76,7 +76,7 @@ import pickle
 import stat
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import fsspec
 import numpy as np
@@ -215,33 +215,52 @@ def read_file(
     Every failure is one line naming ``url``: a missing or empty file, a wrong kind, an
     unreadable one (``contents`` says what the file should hold, for the empty-file message).
     """
-    what = {"pickle": "pickle", "parquet": "Parquet file", "csv": "CSV file"}[kind]
 
     def read() -> Any:
-        try:
-            f = _open(url, storage_options)
-        except FileNotFoundError:
-            raise DataError(f"{url}: file not found") from None
-        with f:
-            head = f.read(4)
-            if not head:
-                raise DataError(f"{url}: empty file, expected a {what} of {contents}")
-            f.seek(0)
+        with open_checked(url, storage_options, kind, contents) as f:
             if kind == "pickle":
                 return safe_load(f, name=url)
-            if kind == "parquet":
-                if head != b"PAR1":  # pyarrow reads the footer only
-                    raise DataError(f"{url}: not a Parquet file (it must begin with PAR1)")
+            if kind == "parquet":  # pyarrow reads the footer only
                 return pq.read_table(f, use_threads=False)
             return read_csv(f)
 
+    return retried(url, kind, read)
+
+
+_WHAT = {"pickle": "pickle", "parquet": "Parquet file", "csv": "CSV file"}
+T = TypeVar("T")
+
+
+def open_checked(url: str, storage_options: dict[str, Any] | None, kind: str, contents: str) -> Any:
+    """The file at ``url``, open at its start: a one-line :class:`DataError` when it is missing
+    or empty, or (``kind`` "parquet") does not begin with Parquet's magic bytes."""
+    try:
+        f = _open(url, storage_options)
+    except FileNotFoundError:
+        raise DataError(f"{url}: file not found") from None
+    try:
+        head = f.read(4)
+        if not head:
+            raise DataError(f"{url}: empty file, expected a {_WHAT[kind]} of {contents}")
+        if kind == "parquet" and head != b"PAR1":
+            raise DataError(f"{url}: not a Parquet file (it must begin with PAR1)")
+        f.seek(0)
+        return f
+    except BaseException:
+        f.close()
+        raise
+
+
+def retried(url: str, kind: str, fn: Callable[[], T]) -> T:
+    """``fn()`` reading ``url`` (a ``kind`` file), transient storage errors retried; any failure
+    one line naming ``url``."""
     try:
         with user_errors(url):
-            return RETRY.call(read)
+            return RETRY.call(fn)
     except DataError:
         raise
     except Exception as exc:  # unreadable, truncated, wrong kind, unknown protocol: one line
-        raise DataError(f"{url}: not a readable {what} ({first_line(exc)})") from None
+        raise DataError(f"{url}: not a readable {_WHAT[kind]} ({first_line(exc)})") from None
 
 
 def _read_outcomes_csv(f: Any) -> pd.DataFrame:

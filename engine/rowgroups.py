@@ -14,11 +14,12 @@ every reader of ``routing-data/1`` (:func:`routerbench.engine.io.load`) reads th
 before, and the Parquet footer's column statistics then give each row group's family.
 
 Who reads what. The driver calls :meth:`ParquetRows.open`, which reads the footer only (schema
-metadata, the row counts of the row groups, column statistics), and :meth:`ParquetRows.families`,
-which reads nothing more when every row group holds one family (the statistics say which) and
-otherwise the ``family`` column alone. An actor calls :meth:`ParquetRows.read` with its rows and
-reads the row groups that hold them (all columns), nothing else. :meth:`ParquetRows.fingerprint`
-streams every column of the file through the hash, holding one column of one row group at a time.
+metadata, the row counts of the row groups, column statistics), and
+:meth:`ParquetRows.family_codes`, which reads nothing more when every row group holds one family
+(the statistics say which) and otherwise the ``family`` column alone. An actor calls
+:meth:`ParquetRows.read` with its rows and reads the row groups that hold them (all columns),
+nothing else. :meth:`ParquetRows.fingerprint` streams every column of the file through the hash,
+holding one column of one row group at a time.
 A ``ParquetRows`` holds no open file and pickles small (it travels to actors): each call opens the
 file again, refuses it in one line if its row groups or metadata changed since :meth:`open`, and
 retries transient storage errors as :func:`routerbench.engine.io.read_file` does.
@@ -64,7 +65,6 @@ from routerbench.engine.io_parse import (
     _table_meta,
     _text_column,
 )
-from routerbench.engine.storage import RETRY, user_errors
 
 __all__ = ["ROW_GROUP_ROWS", "ParquetRows", "grouped_by_family", "row_group_bounds"]
 
@@ -136,32 +136,21 @@ def grouped_by_family(data: RoutingData) -> RoutingData:
 
 # ------------------------------------------------------------------------------------ reading
 def _call(url: str, fn: Callable[[], T]) -> T:
-    """``fn()`` with transient storage errors retried; any failure one line naming ``url``."""
-    try:
-        with user_errors(url):
-            return RETRY.call(fn)
-    except DataError:
-        raise
-    except Exception as exc:  # unreadable, truncated, unknown protocol: one line
-        raise DataError(f"{url}: not a readable Parquet file ({first_line(exc)})") from None
+    """``fn()`` reading the file at ``url``, retried and failing in one line as
+    :func:`routerbench.engine.io.read_file` does."""
+    from routerbench.engine.io import retried  # engine.io imports this module (via io_write)
+
+    return retried(url, "parquet", fn)
 
 
 @contextmanager
 def _opened(url: str, storage_options: dict[str, Any] | None) -> Iterator[pq.ParquetFile]:
     """The Parquet file at ``url`` with its footer read; closed on exit."""
-    from routerbench.engine.io import _open  # engine.io imports this module (via io_write)
+    from routerbench.engine.io import open_checked
 
     def start() -> tuple[Any, pq.ParquetFile]:
+        f = open_checked(url, storage_options, "parquet", "outcomes")
         try:
-            f = _open(url, storage_options)
-        except FileNotFoundError:
-            raise DataError(f"{url}: file not found") from None
-        try:
-            head = f.read(4)
-            if not head:
-                raise DataError(f"{url}: empty file, expected a Parquet file of outcomes")
-            if head != b"PAR1":
-                raise DataError(f"{url}: not a Parquet file (it must begin with PAR1)")
             return f, pq.ParquetFile(f)
         except BaseException:
             f.close()

@@ -155,14 +155,19 @@ def _error(e: BaseException) -> str:
     return f"{type(e).__name__}: {e} | {traceback.format_exc(limit=3)!r}"  # a bug: keep the trace
 
 
+TRAIN_BUDGET = (total_memory() or 8 << 30) // 8  # bytes of training sets a process keeps
+
+
+def train_bytes(data: RoutingData) -> int:
+    """A training set's rough size: quality, cost and features, ~200 bytes of strings a prompt."""
+    return data.cost.nbytes * 3 + 200 * data.n_prompts
+
+
 # Training sets taken from a data set, by (data, rows): a family's training set serves every cell
 # fitted on it in this process (taking ~200,000 rows of 11 models and 32 features costs more
-# than most fits). Kept within an eighth of the machine's memory; the value holds the data, so
-# its id is not reused while the entry lives.
+# than most fits). The value holds the data, so its id is not reused while the entry lives.
 _TRAIN_SETS: Bounded[tuple[int, int, bytes], tuple[RoutingData, RoutingData]] = Bounded(
-    32,
-    weigh=lambda v: v[1].cost.nbytes * 3 + 200 * v[1].n_prompts,
-    budget=(total_memory() or 8 << 30) // 8,
+    32, weigh=lambda v: train_bytes(v[1]), budget=TRAIN_BUDGET
 )
 
 
@@ -273,8 +278,9 @@ def split_mean_costs(
     for sp in splits:
         for fam, rows in sp.test.items():
             if len(rows):
-                leaves = dict(enumerate(cost_stats(data, rows, 0, len(rows))))
-                out[(sp.name, fam)] = mean_costs({(0, i): b for i, b in leaves.items()}, len(rows))
+                blocks = cost_stats(data, rows, 0, len(rows))
+                leaves = {(0, i): b for i, b in enumerate(blocks)}
+                out[(sp.name, fam)] = mean_costs(leaves, len(rows))
     return out
 
 

@@ -33,7 +33,6 @@ from routerbench.sweeps.spec import Spec
 from routerbench.sweeps.split import (
     Split,
     cap_train,
-    family_rows_of,
     make_splits,
     select_families,
 )
@@ -133,15 +132,14 @@ def plan(spec: Spec, data: Data) -> Plan:
     """Families, splits and cells of a spec on its data; nothing is evaluated."""
     fams = select_families(data, spec.data["families"])
     sp = spec.split
+    splits = make_splits(data, fams, sp["kind"], sp["seeds"], sp["train_fraction"], sp["folds"])
     if sp["kind"] == "kfold":
-        every = family_rows_of(data)
-        fewest = min(len(every[f]) for f in fams)
+        fewest = min(len(splits[0].train[f]) + len(splits[0].test[f]) for f in fams)
         if sp["folds"] > fewest:
             raise SpecError(
                 f"{spec.source}: split.folds = {sp['folds']} is more than the {fewest} prompts "
                 "of the smallest selected family (every fold needs test prompts)"
             )
-    splits = make_splits(data, fams, sp["kind"], sp["seeds"], sp["train_fraction"], sp["folds"])
     splits = [cap_train(s, sp["max_train"]) for s in splits]
     routers = []
     for r in spec.routers:
